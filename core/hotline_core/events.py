@@ -1,0 +1,131 @@
+"""Domain events: the contract between producers and consumers.
+
+Every event travels as EventBridge `detail` = {"metadata": {...}, "data": {...}} with source
+`hotline` and detail-type = the event's name. The JSON Schemas in `schemas/` are generated from
+these models (`python -m hotline_core.schemas`) and a test fails when they drift.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, ClassVar, Generic, Literal, TypeVar
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from hotline_core.directory import Person
+
+SOURCE = "hotline"
+SCHEMA_VERSION = "1"
+
+Phone = str  # validated as E.164 by the pattern below
+E164_PATTERN = r"^\+[1-9]\d{6,14}$"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Party(_Model):
+    name: str = Field(min_length=1)
+    phone: Phone = Field(pattern=E164_PATTERN)
+    lang: Literal["ja", "en"] = "ja"
+
+    @classmethod
+    def of(cls, person: Person) -> Party:
+        return cls(name=person.name, phone=person.phone, lang=person.lang)
+
+
+class EventData(_Model):
+    """Base of every event payload; `detail_type` is the EventBridge detail-type."""
+
+    detail_type: ClassVar[str]
+
+
+class CallRequested(EventData):
+    detail_type: ClassVar[str] = "CallRequested"
+    request_id: str = Field(min_length=1)
+    caller: Party
+    receiver: Party
+    hotline_number: Phone = Field(pattern=E164_PATTERN)
+    requested_at: AwareDatetime
+    answer_by: AwareDatetime
+    link: str = Field(pattern=r"^https?://")
+
+
+class Accepted(EventData):
+    detail_type: ClassVar[str] = "Accepted"
+    request_id: str = Field(min_length=1)
+    caller: Party
+    receiver: Party
+    accepted_at: AwareDatetime
+    late: bool
+
+
+class Declined(EventData):
+    detail_type: ClassVar[str] = "Declined"
+    request_id: str = Field(min_length=1)
+    caller: Party
+    receiver: Party
+    declined_at: AwareDatetime
+
+
+class TimedOut(EventData):
+    detail_type: ClassVar[str] = "TimedOut"
+    request_id: str = Field(min_length=1)
+    caller: Party
+    receiver: Party
+    timed_out_at: AwareDatetime
+
+
+class BenefitRequested(EventData):
+    detail_type: ClassVar[str] = "BenefitRequested"
+    member_id: str = Field(min_length=1)
+    phone: Phone = Field(pattern=E164_PATTERN)
+    campaign_url: str = Field(pattern=r"^https://")
+    requested_at: AwareDatetime
+
+
+class Metadata(_Model):
+    schema_version: Literal["1"] = SCHEMA_VERSION
+    event_id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    correlation_id: str = Field(min_length=1)
+    created_at: AwareDatetime
+
+
+DataT = TypeVar("DataT", bound=EventData)
+
+
+class Envelope(_Model, Generic[DataT]):
+    """What goes into EventBridge `detail`."""
+
+    metadata: Metadata
+    data: DataT
+
+
+ALL_EVENTS: tuple[type[EventData], ...] = (
+    CallRequested,
+    Accepted,
+    Declined,
+    TimedOut,
+    BenefitRequested,
+)
+BY_DETAIL_TYPE: dict[str, type[EventData]] = {e.detail_type: e for e in ALL_EVENTS}
+
+
+def envelope(data: EventData, *, correlation_id: str, now: datetime) -> dict[str, Any]:
+    """The JSON-ready `detail` for `data`."""
+    env = Envelope[type(data)](  # type: ignore[misc]
+        metadata=Metadata(correlation_id=correlation_id, created_at=now), data=data
+    )
+    return env.model_dump(mode="json")
+
+
+def json_schema(event: type[EventData]) -> dict[str, Any]:
+    schema = Envelope[event].model_json_schema()  # type: ignore[valid-type]
+    schema["title"] = event.detail_type
+    schema["$id"] = f"https://hotline.invalid/schemas/{event.detail_type}.json"
+    schema["description"] = (
+        f"EventBridge detail of source '{SOURCE}', detail-type '{event.detail_type}'"
+    )
+    return schema

@@ -1,0 +1,152 @@
+"""What every Lambda entry point shares: Powertools logger and metrics, AWS clients and
+adapters built once per cold start, and the consumer wrapper (parse, replay guard, log)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
+
+from hotline_core import clock
+from hotline_core.adapters.bus import EventBridgePublisher
+from hotline_core.adapters.directory_source import S3Directory
+from hotline_core.adapters.idempotency import OnceOnlySms
+from hotline_core.adapters.sms import EndUserMessagingSms, SnsSms
+from hotline_core.adapters.store import DynamoRequestStore
+from hotline_core.adapters.timer import SchedulerAnswerTimer
+from hotline_core.events import BY_DETAIL_TYPE, Envelope, EventData
+from hotline_core.settings import Settings
+
+if TYPE_CHECKING:
+    from hotline_core.ports import SmsSender
+
+logger = Logger(service="hotline")
+metrics = Metrics(namespace="Hotline", service="hotline")
+
+DataT = TypeVar("DataT", bound=EventData)
+
+
+def now() -> datetime:
+    return clock.now()
+
+
+@functools.cache
+def client(service: str) -> Any:
+    return boto3.client(service)  # type: ignore[call-overload]
+
+
+class Deps:
+    """Adapters for one function, each built on first use and kept for the container's life."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @functools.cached_property
+    def store(self) -> DynamoRequestStore:
+        return DynamoRequestStore(client("dynamodb"), self.settings.table_name)
+
+    @functools.cached_property
+    def bus(self) -> EventBridgePublisher:
+        return EventBridgePublisher(client("events"), self.settings.event_bus_name, clock=now)
+
+    @functools.cached_property
+    def directory(self) -> S3Directory:
+        return S3Directory(
+            client("s3"), self.settings.directory_bucket, self.settings.directory_key
+        )
+
+    @functools.cached_property
+    def timer(self) -> SchedulerAnswerTimer:
+        s = self.settings
+        return SchedulerAnswerTimer(
+            client("scheduler"),
+            group=s.schedule_group,
+            target_arn=s.timer_target_arn,
+            role_arn=s.scheduler_role_arn,
+            dead_letter_arn=s.timer_dead_letter_arn or None,
+        )
+
+    @functools.cached_property
+    def sms(self) -> SmsSender:
+        if self.settings.sms_provider == "end-user-messaging":
+            return EndUserMessagingSms(
+                client("pinpoint-sms-voice-v2"),
+                origination_identity=self.settings.sms_origination_identity or None,
+            )
+        return SnsSms(client("sns"))
+
+    @functools.cached_property
+    def once_only_sms(self) -> OnceOnlySms:
+        return OnceOnlySms(self.sms, client("dynamodb"), self.settings.idempotency_table_name)
+
+
+def parse_event(event: dict[str, Any], model: type[DataT]) -> tuple[EventBridgeModel, DataT]:
+    """The EventBridge envelope and the typed payload; a malformed event raises with a log
+    line that says what was wrong (field paths only, no values: they may be phone numbers)."""
+    try:
+        outer = EventBridgeModel.model_validate(event)
+        if outer.detail_type != model.detail_type:
+            raise ValueError(f"expected {model.detail_type}, got {outer.detail_type}")
+        inner = Envelope[model].model_validate(outer.detail)  # type: ignore[valid-type]
+    except (ValidationError, ValueError) as exc:
+        problems = (
+            [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+            if isinstance(exc, ValidationError)
+            else [str(exc)]
+        )
+        logger.error("malformed event rejected", model=model.detail_type, problems=problems)
+        raise
+    return outer, inner.data
+
+
+Consumer = Callable[[DataT, Deps], None]
+
+
+def consumer(
+    model: type[DataT], *, does: str, needs: tuple[str, ...] = ()
+) -> Callable[[Consumer[DataT]], Callable[[dict[str, Any], LambdaContext], None]]:
+    """Turns `fn(data, deps)` into a Lambda handler for EventBridge events of `model`.
+
+    A replayed event (it carries `replay-name`) never texts anyone or starts a timer unless
+    the deployment allows it: the consumer logs what it would have done instead.
+    """
+
+    def wrap(fn: Consumer[DataT]) -> Callable[[dict[str, Any], LambdaContext], None]:
+        deps: Deps | None = None
+
+        @logger.inject_lambda_context(clear_state=True)
+        @metrics.log_metrics
+        @functools.wraps(fn)
+        def handler(event: dict[str, Any], context: LambdaContext) -> None:
+            nonlocal deps
+            if deps is None:
+                deps = Deps(Settings.from_env(needs=needs))
+            outer, data = parse_event(event, model)
+            correlation = getattr(data, "request_id", None) or getattr(data, "member_id", "")
+            logger.append_keys(event_id=outer.id, correlation_id=correlation)
+            if outer.replay_name and not deps.settings.allow_replay_side_effects:
+                logger.info(
+                    "replayed event: side effect skipped",
+                    replay_name=outer.replay_name,
+                    would_have=does,
+                )
+                metrics.add_metric(name="ReplaySkipped", unit=MetricUnit.Count, value=1)
+                return
+            if "IDEMPOTENCY_TABLE_NAME" in needs:
+                deps.once_only_sms.config.register_lambda_context(context)
+            fn(data, deps)
+
+        return handler
+
+    return wrap
+
+
+__all__ = ["BY_DETAIL_TYPE", "Deps", "consumer", "logger", "metrics", "now", "parse_event"]

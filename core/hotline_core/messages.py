@@ -1,0 +1,70 @@
+"""Every text a person reads or hears, in Japanese (default) and English.
+
+SMS bodies are kept short: Japanese SMS are UCS-2, 70 characters in one segment, 67 per part
+once split, and every segment is paid for. `sms_segments` counts them with the real rules.
+"""
+
+from __future__ import annotations
+
+from hotline_core.directory import Lang
+
+_TEXTS: dict[str, dict[Lang, str]] = {
+    "invite": {
+        "ja": "{caller}さんが話したいそうです。話せるならタップ: {link}",
+        "en": "{caller} wants to talk. If you can, tap: {link}",
+    },
+    "accepted": {
+        "ja": "{receiver}さんが話せます。{phone} に電話してください",
+        "en": "{receiver} can talk. Call {phone}",
+    },
+    "accepted_late": {
+        "ja": "{receiver}さんが今なら話せます。{phone} に電話してください",
+        "en": "{receiver} is free now. Call {phone}",
+    },
+    "declined": {
+        "ja": "{receiver}さんは今は話せません。",
+        "en": "{receiver} can't talk right now.",
+    },
+    "timed_out": {
+        "ja": "{receiver}さんは今は話せないようです。連絡を待ってください",
+        "en": "{receiver} can't talk right now; wait for their call",
+    },
+    "benefit": {
+        "ja": "キャンペーンページ: {url}",
+        "en": "Your campaign page: {url}",
+    },
+    # Spoken by the contact flow (Amazon Connect text-to-speech).
+    "prompt_asking": {
+        "ja": "{receiver}さんに聞いてみます。電話を切ってお待ちください。",
+        "en": "OK, I'll ask {receiver}. Please hang up and wait.",
+    },
+    "prompt_unregistered": {
+        "ja": "この電話番号は登録されていません。",
+        "en": "This phone is not registered.",
+    },
+}
+
+
+def text(key: str, lang: Lang, **values: str) -> str:
+    return _TEXTS[key][lang].format(**values)
+
+
+GSM7_BASIC = set(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM7_EXTENDED = set("^{}\\[~]|€\f")
+
+
+def sms_segments(body: str) -> int:
+    """Segments an SMS costs: GSM-7 (160 / 153 septets, extended characters cost two) when
+    every character is in the GSM-7 alphabet, else UCS-2 (70 / 67 UTF-16 code units)."""
+    if all(c in GSM7_BASIC or c in GSM7_EXTENDED for c in body):
+        units = sum(2 if c in GSM7_EXTENDED else 1 for c in body)
+        single, part = 160, 153
+    else:
+        units = len(body.encode("utf-16-le")) // 2
+        single, part = 70, 67
+    if units <= single:
+        return 1
+    return -(-units // part)

@@ -1,0 +1,19 @@
+"""Phone numbers: E.164 validation and the masking every log line must use."""
+
+from __future__ import annotations
+
+import re
+
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+
+
+def is_e164(value: str) -> bool:
+    return bool(E164.fullmatch(value))
+
+
+def mask_phone(phone: str) -> str:
+    """Keep the country prefix and the last two digits: enough to tell people apart in a log,
+    not enough to call anyone."""
+    if len(phone) <= 5:
+        return "***"
+    return phone[:3] + "*" * (len(phone) - 5) + phone[-2:]

@@ -1,0 +1,50 @@
+"""What the domain needs from the outside world. Adapters implement these; tests use fakes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from hotline_core.events import EventData
+from hotline_core.requests import CallRequest, Link, Transition
+
+
+class RequestStore(Protocol):
+    def create(self, request: CallRequest, link: Link) -> bool:
+        """Store a new request in `inquiry` and its link; False when it already exists."""
+
+    def get(self, request_id: str) -> CallRequest | None: ...
+
+    def find_by_link(self, token_hash: str, now: datetime) -> CallRequest | None:
+        """The request a link points to; raises LinkExpired for an expired link."""
+
+    def accept(self, request_id: str, now: datetime) -> Transition: ...
+
+    def decline(self, request_id: str, now: datetime) -> Transition: ...
+
+    def time_out(self, request_id: str, now: datetime) -> Transition: ...
+
+
+class EventPublisher(Protocol):
+    def publish(self, data: EventData, *, correlation_id: str) -> None: ...
+
+
+class SmsSender(Protocol):
+    def send(self, to: str, body: str) -> None: ...
+
+
+class OnceOnlySender(Protocol):
+    def send_once(self, key: str, to: str, body: str) -> None:
+        """Send unless a message with this key was already sent."""
+
+
+class AnswerTimer(Protocol):
+    def start(self, request_id: str, fire_at: datetime) -> bool:
+        """Create the one-shot schedule; False when it already exists."""
+
+    def cancel(self, request_id: str) -> bool:
+        """Delete the schedule; False when there was none (fired, or never created)."""
+
+
+class LinkExpired(Exception):
+    """The link existed but its lifetime is over."""

@@ -1,0 +1,66 @@
+"""HTTP API behind the link in the receiver's SMS. GET shows the page and changes nothing
+(SMS apps prefetch links); a form POST with `answer=yes|no` answers."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from hotline_core import service
+from hotline_core.lambda_support import Deps, logger, metrics, now
+from hotline_core.pages import SECURITY_HEADERS, Page, error_page
+from hotline_core.settings import Settings
+
+app = APIGatewayHttpResolver()
+_deps: Deps | None = None
+MAX_FORM_BYTES = 1024
+
+
+def deps() -> Deps:
+    global _deps
+    _deps = _deps or Deps(Settings.from_env())
+    return _deps
+
+
+def _respond(page: Page) -> Response[str]:
+    return Response(status_code=page.status_code, headers=dict(SECURITY_HEADERS), body=page.html)
+
+
+def _answer_field() -> str | None:
+    event = app.current_event
+    body = event.decoded_body or ""
+    if len(body) > MAX_FORM_BYTES:
+        return None
+    values = parse_qs(body, max_num_fields=5).get("answer", [])
+    return values[0] if len(values) == 1 else None
+
+
+@app.get("/a/<token>")
+def show(token: str) -> Response[str]:
+    return _respond(service.show_answer_page(token=token, store=deps().store, now=now()))
+
+
+@app.post("/a/<token>")
+def answer(token: str) -> Response[str]:
+    try:
+        given = _answer_field()
+    except (UnicodeDecodeError, ValueError):
+        given = None
+    page = service.answer(token=token, answer=given, store=deps().store, bus=deps().bus, now=now())
+    if page.status_code == 200 and given in ("yes", "no"):
+        metrics.add_metric(name="Answers", unit=MetricUnit.Count, value=1)
+    return _respond(page)
+
+
+@app.not_found
+def not_found(_: Exception) -> Response[str]:
+    return _respond(error_page(404, "not_found"))
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,44 @@
+"""EventBridge Scheduler one-shot target: the answer window is over. `inquiry → refused`
+and `TimedOut`; after an accept (or a decline) the conditional write refuses and nothing
+happens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from hotline_core import service
+from hotline_core.lambda_support import Deps, logger, metrics, now
+from hotline_core.requests import Outcome
+from hotline_core.settings import Settings
+from pydantic import BaseModel, ConfigDict, Field
+
+_deps: Deps | None = None
+
+
+class TimerInput(BaseModel):
+    """The schedule's `Input`, written by the timer adapter."""
+
+    model_config = ConfigDict(extra="forbid")
+    request_id: str = Field(min_length=1, max_length=256)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
+    global _deps
+    deps = _deps = _deps or Deps(Settings.from_env())
+    try:
+        timer = TimerInput.model_validate(event)
+    except ValueError as exc:
+        logger.error("malformed timer input rejected", problems=str(exc))
+        raise
+    logger.append_keys(correlation_id=timer.request_id)
+    outcome = service.time_out(
+        request_id=timer.request_id, store=deps.store, bus=deps.bus, now=now()
+    )
+    if outcome is Outcome.APPLIED:
+        metrics.add_metric(name="TimedOut", unit=MetricUnit.Count, value=1)
+    logger.info("answer window closed", outcome=outcome.value)
+    return {"outcome": outcome.value}

@@ -1,0 +1,43 @@
+"""Amazon Connect → identify the caller, create the request (`inquiry`), publish
+`CallRequested`; answers the flow with a flat string map, in one invocation."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from hotline_core import service
+from hotline_core.connect import ConnectContactEvent
+from hotline_core.lambda_support import Deps, logger, metrics, now
+from hotline_core.phone import mask_phone
+from hotline_core.settings import Settings
+
+NEEDS = ("DIRECTORY_BUCKET", "LINK_BASE_URL")
+_deps: Deps | None = None
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
+    global _deps
+    deps = _deps = _deps or Deps(Settings.from_env(needs=NEEDS))
+    contact = ConnectContactEvent.parse(event)
+    logger.append_keys(contact_id=contact.contact_id, caller=mask_phone(contact.caller))
+    answer = service.request_call(
+        directory=deps.directory.load(),
+        caller_phone=contact.caller,
+        hotline_number=contact.dialled,
+        request_id=contact.contact_id,
+        now=now(),
+        answer_window=timedelta(seconds=deps.settings.answer_window_seconds),
+        link_base_url=deps.settings.link_base_url,
+        store=deps.store,
+        bus=deps.bus,
+    )
+    metrics.add_metric(name="Calls", unit=MetricUnit.Count, value=1)
+    if not answer.registered:
+        metrics.add_metric(name="UnknownCallers", unit=MetricUnit.Count, value=1)
+    logger.info("call handled", registered=answer.registered, request_created=answer.created)
+    return answer.as_connect_map()

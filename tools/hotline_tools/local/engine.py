@@ -1,0 +1,408 @@
+"""The hotline on one machine: the template provisioned in moto, the real handlers, a local
+event router (consumer queues drained into handlers, with Lambda's retries and OnFailure
+dead-letter queue), a local scheduler on a movable clock, the contact-flow interpreter, and
+the record of every SMS and event. The HTTP server and the tests both drive this class."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+from hotline_core import clock as core_clock
+from hotline_core.lambda_support import client as lambda_client
+from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
+
+from hotline_tools.local.flow import Contact, FlowResult, load_flow, run_flow
+from hotline_tools.local.host import FunctionHost, eventbridge_event, http_api_event
+from hotline_tools.local.provision import Stack, provision
+from hotline_tools.local.template import REGION, HttpRoute, Template
+
+ROOT = Path(__file__).resolve().parents[3]
+DEFAULT_LINES = {"hotline": "+815012340001", "benefits": "+815012340002"}
+EVENT_LOG_RULE = "hotline-local-event-log"
+
+
+class LocalClock:
+    """Real time plus an offset that `advance` grows."""
+
+    def __init__(self) -> None:
+        self._offset = timedelta()
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return datetime.now(UTC) + self._offset
+
+    def advance(self, seconds: float) -> datetime:
+        with self._lock:
+            self._offset += timedelta(seconds=seconds)
+        return self.now()
+
+
+@dataclass
+class HttpResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+class BadRequest(ValueError):
+    """A control-API request that cannot be carried out; the message says why."""
+
+
+class LocalHotline:
+    def __init__(
+        self,
+        *,
+        root: Path = ROOT,
+        directory: bytes | None = None,
+        answer_window: int | None = None,
+        base_url: str = "http://127.0.0.1:3000",
+        lines: dict[str, str] | None = None,
+        parameters: dict[str, str] | None = None,
+    ) -> None:
+        self.root = root
+        self.clock = LocalClock()
+        self.lines = dict(lines or DEFAULT_LINES)
+        self._directory = directory
+        params = dict(parameters or {})
+        params.setdefault("PublicBaseUrl", base_url)
+        if answer_window is not None:
+            params["AnswerWindowSeconds"] = str(answer_window)
+        self.template = Template(root / "template.yaml", parameters=params)
+        self._lock = threading.RLock()
+        self._mock = mock_aws()
+        self._sms: list[dict[str, str]] = []
+        self._sms_seen = 0
+        self._events: list[dict[str, Any]] = []
+        self.dead_letters: list[dict[str, Any]] = []
+        self.errors: list[str] = []
+        self._ticker: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.stack: Stack
+        self.host: FunctionHost
+
+    # --- lifecycle ---------------------------------------------------------------------
+    def start(self) -> LocalHotline:
+        self._mock.start()
+        lambda_client.cache_clear()  # clients must be created inside the mock
+        core_clock.use(self.clock.now)
+        self.stack = provision(self.template, self.client)
+        self.host = FunctionHost(self.stack)
+        bucket = self.stack.output("DirectoryBucketName")
+        directory = self._directory or (self.root / "tests/events/phonenumber.json").read_bytes()
+        self.client("s3").put_object(Bucket=bucket, Key="phonenumber.json", Body=directory)
+        self._log_every_event()
+        return self
+
+    def run_in_background(self, tick_seconds: float = 0.5) -> None:
+        """Fire schedules in real time when nobody advances the clock."""
+
+        def tick() -> None:
+            while not self._stop.wait(tick_seconds):
+                try:
+                    self.pump()
+                except Exception:  # noqa: BLE001 - keep the ticker alive; the error is kept
+                    self.errors.append(traceback.format_exc())
+
+        self._ticker = threading.Thread(target=tick, name="hotline-local-ticker", daemon=True)
+        self._ticker.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._ticker:
+            self._ticker.join(timeout=5)
+        core_clock.use(None)
+        lambda_client.cache_clear()
+        self._mock.stop()
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
+
+    def _log_every_event(self) -> None:
+        bus = self.stack.output("EventBusName")
+        sqs, events = self.client("sqs"), self.client("events")
+        self._event_log_url = sqs.create_queue(QueueName=EVENT_LOG_RULE)["QueueUrl"]
+        events.put_rule(
+            Name=EVENT_LOG_RULE,
+            EventBusName=bus,
+            EventPattern=json.dumps({"source": [{"prefix": ""}]}),
+        )
+        events.put_targets(
+            Rule=EVENT_LOG_RULE,
+            EventBusName=bus,
+            Targets=[
+                {
+                    "Id": "log",
+                    "Arn": f"arn:aws:sqs:{REGION}:{DEFAULT_ACCOUNT_ID}:{EVENT_LOG_RULE}",
+                }
+            ],
+        )
+
+    # --- the control API ---------------------------------------------------------------
+    def call(
+        self,
+        from_: str,
+        *,
+        line: str = "hotline",
+        to: str | None = None,
+        digits: str = "",
+    ) -> dict[str, Any]:
+        flows = self.template.flow_files()
+        if line not in flows:
+            raise BadRequest(f"unknown line {line!r}; lines: {', '.join(sorted(flows))}")
+        flow = load_flow(flows[line])
+        contact = Contact(
+            contact_id=str(uuid.uuid4()),
+            customer_number=from_,
+            system_number=to or self.lines.get(line, DEFAULT_LINES["hotline"]),
+            digits=digits,
+        )
+        with self._lock:
+            result: FlowResult = run_flow(flow, contact, self._invoke_from_flow)
+            self.pump()
+        return {
+            "contact_id": result.contact_id,
+            "prompts": result.prompts,
+            "attributes": result.attributes,
+            "lambda_invocations": result.lambda_invocations,
+        }
+
+    def _invoke_from_flow(self, arn: str, event: dict[str, Any]) -> Any:
+        resolved = self.template.resolve({"Fn::Sub": arn}, self.stack.refs)
+        fn = self.stack.function_by_arn(resolved)
+        if fn is None:
+            raise LookupError(f"the flow invokes {arn}, which the template does not define")
+        return self.host.invoke(fn.spec.logical_id, event)
+
+    def routes(self) -> list[tuple[str, HttpRoute]]:
+        return [
+            (fn.spec.logical_id, route)
+            for fn in self.stack.functions.values()
+            for route in fn.spec.routes
+        ]
+
+    def http(
+        self, method: str, path: str, *, body: bytes = b"", headers: dict[str, str] | None = None
+    ) -> HttpResponse | None:
+        """Serve a template HTTP API route; None when no route matches the path."""
+        path_only, _, query = path.partition("?")
+        matched = [
+            (logical_id, route, m)
+            for logical_id, route in self.routes()
+            if (m := route.pattern().match(path_only))
+        ]
+        if not matched:
+            return None
+        for logical_id, route, m in matched:
+            if route.method in (method, "ANY"):
+                event = http_api_event(
+                    method,
+                    path_only,
+                    route_key=f"{route.method} {route.path}",
+                    path_parameters=m.groupdict(),
+                    body=body,
+                    headers=headers,
+                    query=query,
+                )
+                with self._lock:
+                    result = self.host.invoke(logical_id, event)
+                    self.pump()
+                return _http_result(result)
+        return HttpResponse(405, {"Content-Type": "text/plain"}, b"method not allowed")
+
+    def sms(self, to: str | None = None) -> list[dict[str, str]]:
+        with self._lock:
+            self._collect_sms()
+            return [m for m in self._sms if to is None or m["to"] == to]
+
+    def events(self) -> list[dict[str, Any]]:
+        with self._lock:
+            self._drain_event_log()
+            return list(self._events)
+
+    def advance(self, seconds: float) -> dict[str, Any]:
+        if seconds < 0:
+            raise BadRequest("seconds must not be negative: the clock only moves forward")
+        with self._lock:
+            now = self.clock.advance(seconds)
+            fired = self.pump()
+        return {"now": now.isoformat(), "fired": fired}
+
+    def replay(self, start: datetime, end: datetime) -> dict[str, Any]:
+        """Re-send archived events from [start, end] through the bus's rules, each marked with
+        `replay-name`, as an EventBridge replay does."""
+        if end < start:
+            raise BadRequest("'from' must not be after 'to'")
+        from moto.events.models import events_backends
+
+        with self._lock:
+            backend = events_backends[DEFAULT_ACCOUNT_ID][REGION]
+            archive = backend.archives[self.stack.output("ArchiveName")]
+            bus = backend.event_buses[self.stack.output("EventBusName")]
+            name = f"local-replay-{len(backend.replays) + 1}-{uuid.uuid4().hex[:6]}"
+            chosen = [e for e in archive.events if start <= _event_time(e) <= end]
+            for event in chosen:
+                replayed = dict(event, id=str(uuid.uuid4()), **{"replay-name": name})
+                for rule in list(bus.rules.values()):
+                    if rule.event_pattern.matches_event(replayed):
+                        rule.send_to_targets(replayed, transform_input=False)
+            self.pump()
+        return {"replay_name": name, "replayed": len(chosen)}
+
+    # --- the local router and scheduler ------------------------------------------------
+    def pump(self) -> int:
+        """Deliver every queued event and fire every due schedule until nothing is left.
+        Returns the number of schedules fired."""
+        fired = 0
+        with self._lock:
+            for _ in range(1000):  # bounded: a loop of events must not hang the runtime
+                delivered = self._deliver_once()
+                due = self._fire_due_schedules()
+                fired += due
+                if not delivered and not due:
+                    break
+            self._collect_sms()
+            self._drain_event_log()
+        return fired
+
+    def _deliver_once(self) -> int:
+        sqs = self.client("sqs")
+        delivered = 0
+        for fn in self.stack.functions.values():
+            for url in fn.target_queues:
+                while True:
+                    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+                    messages = got.get("Messages", [])
+                    if not messages:
+                        break
+                    for message in messages:
+                        sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+                        self._invoke_async(fn.spec.logical_id, eventbridge_event(message["Body"]))
+                        delivered += 1
+        return delivered
+
+    def _invoke_async(self, logical_id: str, event: dict[str, Any]) -> None:
+        """Lambda's asynchronous invocation: retries, then the OnFailure destination."""
+        fn = self.stack.functions[logical_id]
+        attempts = fn.spec.max_retries + 1
+        for attempt in range(1, attempts + 1):
+            try:
+                self.host.invoke(logical_id, event)
+                return
+            except Exception as exc:  # noqa: BLE001 - a failing consumer is data, not a crash
+                error = exc
+                if attempt < attempts:
+                    continue
+        record = {
+            "version": "1.0",
+            "timestamp": self.clock.now().isoformat(),
+            "requestContext": {
+                "requestId": str(uuid.uuid4()),
+                "functionArn": fn.arn,
+                "condition": "RetriesExhausted",
+                "approximateInvokeCount": attempts,
+            },
+            "requestPayload": event,
+            "responseContext": {"statusCode": 200, "functionError": "Unhandled"},
+            "responsePayload": {"errorType": type(error).__name__, "errorMessage": str(error)},
+        }
+        self.dead_letters.append(record)
+        if fn.dead_letter_queue:
+            self.client("sqs").send_message(
+                QueueUrl=fn.dead_letter_queue, MessageBody=json.dumps(record, default=str)
+            )
+
+    def _fire_due_schedules(self) -> int:
+        scheduler = self.client("scheduler")
+        now = self.clock.now()
+        fired = 0
+        for page in scheduler.get_paginator("list_schedules").paginate():
+            for summary in page["Schedules"]:
+                group, name = summary.get("GroupName", "default"), summary["Name"]
+                schedule = scheduler.get_schedule(Name=name, GroupName=group)
+                at = _schedule_time(schedule)
+                if at is None or at > now:
+                    continue
+                target = schedule["Target"]
+                fn = self.stack.function_by_arn(target["Arn"])
+                if fn is None:
+                    self.errors.append(f"schedule {name} targets unknown {target['Arn']}")
+                else:
+                    self._invoke_async(fn.spec.logical_id, json.loads(target.get("Input", "{}")))
+                if schedule.get("ActionAfterCompletion") == "DELETE":
+                    scheduler.delete_schedule(Name=name, GroupName=group)
+                fired += 1
+        return fired
+
+    def _collect_sms(self) -> None:
+        from moto.sns.models import sns_backends
+
+        sent = list(sns_backends[DEFAULT_ACCOUNT_ID][REGION].sms_messages.values())
+        stamp = self.clock.now().isoformat()
+        for to, body in sent[self._sms_seen :]:
+            self._sms.append({"to": to, "body": body, "sent_at": stamp})
+        self._sms_seen = len(sent)
+
+    def _drain_event_log(self) -> None:
+        sqs = self.client("sqs")
+        while True:
+            got = sqs.receive_message(QueueUrl=self._event_log_url, MaxNumberOfMessages=10)
+            messages = got.get("Messages", [])
+            if not messages:
+                return
+            for message in messages:
+                sqs.delete_message(
+                    QueueUrl=self._event_log_url, ReceiptHandle=message["ReceiptHandle"]
+                )
+                self._events.append(eventbridge_event(message["Body"]))
+
+
+_AT = re.compile(r"^at\((\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\)$")
+
+
+def _schedule_time(schedule: dict[str, Any]) -> datetime | None:
+    match = _AT.match(schedule.get("ScheduleExpression", ""))
+    if not match:
+        return None  # rate()/cron() schedules are not the hotline's; leave them alone
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(schedule.get("ScheduleExpressionTimezone") or "UTC")
+    return datetime.fromisoformat(match.group(1)).replace(tzinfo=zone)
+
+
+def _event_time(event: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(str(event["time"]).replace("Z", "+00:00"))
+
+
+def _http_result(result: dict[str, Any]) -> HttpResponse:
+    body = result.get("body", "") or ""
+    raw = (
+        __import__("base64").b64decode(body)
+        if result.get("isBase64Encoded")
+        else body.encode("utf-8")
+    )
+    headers = {k: str(v) for k, v in (result.get("headers") or {}).items()}
+    for cookie in result.get("cookies") or []:
+        headers.setdefault("Set-Cookie", cookie)
+    return HttpResponse(int(result.get("statusCode", 200)), headers, raw)
+
+
+def wait_until(predicate: Any, timeout: float = 5.0) -> bool:
+    """For callers that need real time to pass (the background ticker)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False

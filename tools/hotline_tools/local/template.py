@@ -1,0 +1,277 @@
+"""Reads `template.yaml` (CloudFormation + SAM) and provisions it in moto.
+
+The template is the one source of truth for wiring: functions, handlers, environment, event
+rules and HTTP routes are read from it, and intrinsic functions are resolved against what was
+created here. A resource type with no local meaning is listed below and skipped on purpose;
+any other unknown type is an error, so new wiring is never silently ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REGION = "ap-northeast-1"
+ACCOUNT = "123456789012"  # moto's default account
+
+# Types that matter on AWS but have nothing to emulate locally.
+NO_LOCAL_MEANING = {
+    "AWS::Serverless::LayerVersion",  # the layer's code is the installed hotline_core package
+    "AWS::S3::BucketPolicy",
+    "AWS::Lambda::Permission",
+    "AWS::IAM::Role",
+    "AWS::CloudWatch::Alarm",
+    "AWS::CloudWatch::Dashboard",
+    "AWS::SNS::Topic",
+    "AWS::SNS::Subscription",
+    "AWS::Logs::LogGroup",
+    "AWS::Events::Rule",
+    "AWS::EventSchemas::Registry",
+    "AWS::EventSchemas::Schema",
+    "AWS::ApiGatewayV2::DomainName",
+    "AWS::ApiGatewayV2::ApiMapping",
+    "AWS::SQS::QueuePolicy",
+}
+
+
+class TemplateError(ValueError):
+    pass
+
+
+class _CfnLoader(yaml.SafeLoader):
+    pass
+
+
+def _tag(loader: yaml.Loader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if name == "Fn::GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _tag)
+
+
+def load_template(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)  # noqa: S506
+    return data
+
+
+@dataclass
+class HttpRoute:
+    method: str
+    path: str  # API Gateway style: /a/{token}
+
+    def pattern(self) -> re.Pattern[str]:
+        regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(self.path))
+        return re.compile(f"^{regex}$")
+
+
+@dataclass
+class Rule:
+    name: str
+    pattern: dict[str, Any]
+    bus_ref: Any
+
+
+@dataclass
+class FunctionSpec:
+    logical_id: str
+    code_uri: str
+    handler: str
+    timeout: int
+    raw_environment: dict[str, Any]
+    rules: list[Rule] = field(default_factory=list)
+    routes: list[HttpRoute] = field(default_factory=list)
+    max_retries: int = 2
+    on_failure: Any = None
+
+    @property
+    def module(self) -> str:
+        return self.handler.rsplit(".", 1)[0]
+
+    @property
+    def attribute(self) -> str:
+        return self.handler.rsplit(".", 1)[1]
+
+
+class Template:
+    """The template with its parameters and conditions resolved (but nothing provisioned)."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        parameters: dict[str, str] | None = None,
+        stack_name: str = "hotline-local",
+    ) -> None:
+        self.path = path
+        self.root = path.parent
+        self.doc = load_template(path)
+        self.stack_name = stack_name
+        self.parameters = self._parameters(parameters or {})
+        self.resources: dict[str, dict[str, Any]] = self.doc.get("Resources", {})
+        self.conditions = {
+            name: bool(self._evaluate(expr, {}))
+            for name, expr in self.doc.get("Conditions", {}).items()
+        }
+
+    def _parameters(self, given: dict[str, str]) -> dict[str, str]:
+        declared = self.doc.get("Parameters", {})
+        unknown = set(given) - set(declared)
+        if unknown:
+            raise TemplateError(f"unknown template parameter(s): {', '.join(sorted(unknown))}")
+        values = {}
+        for name, spec in declared.items():
+            if name in given:
+                values[name] = given[name]
+            elif "Default" in spec:
+                values[name] = str(spec["Default"])
+            else:
+                raise TemplateError(f"template parameter {name} has no default and no value")
+        return values
+
+    def active(self, logical_id: str) -> bool:
+        condition = self.resources[logical_id].get("Condition")
+        return condition is None or self.conditions[condition]
+
+    def _evaluate(self, expr: Any, refs: dict[str, Any]) -> Any:
+        """Resolve intrinsics; `refs` holds {logical id: {"Ref": …, "Arn": …, …}}."""
+        if isinstance(expr, list):
+            return [self._evaluate(e, refs) for e in expr]
+        if not isinstance(expr, dict):
+            return expr
+        if len(expr) != 1:
+            return {k: self._evaluate(v, refs) for k, v in expr.items()}
+        ((key, arg),) = expr.items()
+        if key == "Ref":
+            return self._ref(arg, refs)
+        if key == "Fn::GetAtt":
+            logical, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
+            return self._attribute(logical, attribute, refs)
+        if key == "Fn::Sub":
+            text, local = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
+            local = {k: self._evaluate(v, refs) for k, v in local.items()}
+            return self._sub(text, local, refs)
+        if key == "Fn::If":
+            name, yes, no = arg
+            return self._evaluate(yes if self.conditions[name] else no, refs)
+        if key == "Fn::Equals":
+            a, b = (self._evaluate(x, refs) for x in arg)
+            return str(a) == str(b)
+        if key == "Fn::Not":
+            return not self._evaluate(arg[0], refs)
+        if key == "Fn::And":
+            return all(self._evaluate(x, refs) for x in arg)
+        if key == "Fn::Or":
+            return any(self._evaluate(x, refs) for x in arg)
+        if key == "Condition":
+            return self.conditions[arg]
+        if key == "Fn::Join":
+            sep, items = arg
+            return sep.join(str(self._evaluate(i, refs)) for i in items)
+        if key == "Fn::Select":
+            index, items = arg
+            return self._evaluate(items, refs)[int(index)]
+        if key.startswith("Fn::"):
+            raise TemplateError(f"intrinsic {key} is not supported by the local runtime")
+        return {key: self._evaluate(arg, refs)}
+
+    def _ref(self, name: str, refs: dict[str, Any]) -> Any:
+        pseudo = {
+            "AWS::Region": REGION,
+            "AWS::AccountId": ACCOUNT,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::StackName": self.stack_name,
+            "AWS::NoValue": None,
+        }
+        if name in pseudo:
+            return pseudo[name]
+        if name in self.parameters:
+            return self.parameters[name]
+        if name in refs:
+            return refs[name]["Ref"]
+        raise TemplateError(f"Ref to {name}, which is not provisioned locally")
+
+    def _attribute(self, logical: str, attribute: str, refs: dict[str, Any]) -> Any:
+        try:
+            return refs[logical][attribute]
+        except KeyError:
+            raise TemplateError(f"GetAtt {logical}.{attribute} is not known locally") from None
+
+    def _sub(self, text: str, local: dict[str, Any], refs: dict[str, Any]) -> str:
+        def one(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name.startswith("!"):
+                return "${" + name[1:] + "}"
+            if name in local:
+                return str(local[name])
+            if "." in name:
+                logical, attribute = name.split(".", 1)
+                return str(self._attribute(logical, attribute, refs))
+            return str(self._ref(name, refs))
+
+        return re.sub(r"\$\{([^}]+)\}", one, text)
+
+    def resolve(self, expr: Any, refs: dict[str, Any]) -> Any:
+        return self._evaluate(expr, refs)
+
+    def functions(self) -> list[FunctionSpec]:
+        globals_ = self.doc.get("Globals", {}).get("Function", {})
+        specs = []
+        for logical_id, resource in self.resources.items():
+            if resource["Type"] != "AWS::Serverless::Function" or not self.active(logical_id):
+                continue
+            props = {**globals_, **resource.get("Properties", {})}
+            env = {
+                **globals_.get("Environment", {}).get("Variables", {}),
+                **resource.get("Properties", {}).get("Environment", {}).get("Variables", {}),
+            }
+            spec = FunctionSpec(
+                logical_id=logical_id,
+                code_uri=props["CodeUri"],
+                handler=props["Handler"],
+                timeout=int(props.get("Timeout", 3)),
+                raw_environment=env,
+            )
+            invoke = props.get("EventInvokeConfig", {})
+            spec.max_retries = int(invoke.get("MaximumRetryAttempts", 2))
+            spec.on_failure = (
+                invoke.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+            )
+            for event_name, event in props.get("Events", {}).items():
+                kind, eprops = event["Type"], event.get("Properties", {})
+                if kind == "EventBridgeRule":
+                    spec.rules.append(
+                        Rule(
+                            name=f"{self.stack_name}-{logical_id}-{event_name}"[:64],
+                            pattern=eprops["Pattern"],
+                            bus_ref=eprops.get("EventBusName", "default"),
+                        )
+                    )
+                elif kind == "HttpApi":
+                    spec.routes.append(HttpRoute(eprops["Method"].upper(), eprops["Path"]))
+                else:
+                    raise TemplateError(f"{logical_id}: event type {kind} is not emulated locally")
+            specs.append(spec)
+        return specs
+
+    def flow_files(self) -> dict[str, Path]:
+        """Contact flows shipped with the template: contact_flow/<line>.json."""
+        return {p.stem: p for p in sorted((self.root / "contact_flow").glob("*.json"))}
+
+
+def pattern_json(pattern: dict[str, Any]) -> str:
+    return json.dumps(pattern)

@@ -10,6 +10,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from hotline_core import service
 from hotline_core.connect import ConnectContactEvent
+from hotline_core.directory import DirectoryError
 from hotline_core.lambda_support import Deps, logger, metrics, now
 from hotline_core.phone import mask_phone
 from hotline_core.settings import Settings
@@ -25,8 +26,14 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     deps = _deps = _deps or Deps(Settings.from_env(needs=NEEDS))
     contact = ConnectContactEvent.parse(event)
     logger.append_keys(contact_id=contact.contact_id, caller=mask_phone(contact.caller))
+    try:
+        directory = deps.directory.load()
+    except DirectoryError as exc:
+        # The flow's error branch apologises to the caller; the operator reads this line.
+        logger.error("directory unusable", problem=str(exc))
+        raise
     answer = service.request_call(
-        directory=deps.directory.load(),
+        directory=directory,
         caller_phone=contact.caller,
         hotline_number=contact.dialled,
         request_id=contact.contact_id,

@@ -64,11 +64,10 @@ def _people(entries: Sequence[Any]) -> tuple[Person, ...]:
             raise DirectoryError(f'{where}: "name" is missing or empty')
         where = f"entry {index} ({name})"
         if not isinstance(phone, str) or not is_e164(phone):
-            raise DirectoryError(
-                f"{where}: phone {phone!r} is not an E.164 number (like +819011112222)"
-            )
+            # The value itself is left out: error messages end up in logs.
+            raise DirectoryError(f"{where}: phone is not an E.164 number (like +819011112222)")
         if phone in seen:
-            raise DirectoryError(f"{where}: phone {phone} is also used by entry {seen[phone]}")
+            raise DirectoryError(f"{where}: phone is also used by entry {seen[phone]}")
         if lang not in LANGS:
             raise DirectoryError(f"{where}: lang {lang!r} is not one of {', '.join(LANGS)}")
         seen[phone] = index

@@ -31,6 +31,9 @@ class Settings(BaseModel):
     sms_origination_identity: str = Field(alias="SMS_ORIGINATION_IDENTITY", default="")
     idempotency_table_name: str = Field(alias="IDEMPOTENCY_TABLE_NAME", default="")
     allow_replay_side_effects: bool = Field(alias="ALLOW_REPLAY_SIDE_EFFECTS", default=False)
+    members_table_name: str = Field(alias="MEMBERS_TABLE_NAME", default="")
+    benefits_table_name: str = Field(alias="BENEFITS_TABLE_NAME", default="")
+    attempts_table_name: str = Field(alias="ATTEMPTS_TABLE_NAME", default="")
 
     @classmethod
     def from_env(

@@ -1,0 +1,129 @@
+"""The second line's use cases: look a caller up as a member, and turn a PIN typed on the
+keypad into `BenefitRequested`, with a per-phone lockout against guessing. No AWS here."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Protocol
+
+from hotline_core import messages
+from hotline_core.events import BenefitRequested
+from hotline_core.ports import EventPublisher, OnceOnlySender
+
+PIN_SHAPE = re.compile(r"^[0-9]{4,8}$")
+MAX_WRONG_PINS = 5
+FAILURE_WINDOW = timedelta(hours=1)
+LOCKOUT = timedelta(hours=1)
+NOT_A_MEMBER = "-1"  # what the original design's flow compares against
+
+
+def is_pin_shaped(pin: str) -> bool:
+    return bool(PIN_SHAPE.fullmatch(pin))
+
+
+class Members(Protocol):
+    def member_id(self, phone: str) -> str | None: ...
+
+
+class Benefits(Protocol):
+    def campaign_url(self, pin: str) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A wrong PIN as recorded: how many in the current window, and whether this one locked
+    the phone (exactly one concurrent failure gets `locked_now`)."""
+
+    failures: int
+    locked_now: bool
+
+
+class AttemptGuard(Protocol):
+    def locked_until(self, phone: str, now: datetime) -> datetime | None:
+        """The end of the phone's lockout when it is locked at `now`, else None."""
+
+    def record_failure(
+        self, phone: str, now: datetime, *, window: timedelta, limit: int, lockout: timedelta
+    ) -> Failure:
+        """Count one wrong PIN in the window that began with the first failure (a new window
+        once that one is over); the failure that reaches `limit` locks for `lockout`."""
+
+
+class PinOutcome(StrEnum):
+    GRANTED = "granted"
+    NOT_A_MEMBER = "not_a_member"
+    MALFORMED = "malformed"  # not 4-8 digits: fails without a lookup, not counted
+    LOCKED = "locked"  # already locked: fails without a lookup
+    WRONG = "wrong"
+    WRONG_AND_LOCKED = "wrong_and_locked"  # this wrong PIN started the lockout
+
+
+@dataclass(frozen=True)
+class PinAnswer:
+    outcome: PinOutcome
+    member_id: str | None = None
+
+    @property
+    def granted(self) -> bool:
+        return self.outcome is PinOutcome.GRANTED
+
+    @property
+    def counts_as_failure(self) -> bool:
+        return self.outcome in (PinOutcome.MALFORMED, PinOutcome.WRONG, PinOutcome.WRONG_AND_LOCKED)
+
+    def as_connect_map(self) -> dict[str, str]:
+        return {"result": "Success" if self.granted else "Fail"}
+
+
+def member_answer(phone: str, members: Members) -> dict[str, str]:
+    """`getMemberId`: the member id, or "-1" for a phone that is not registered."""
+    return {"memberId": members.member_id(phone) or NOT_A_MEMBER}
+
+
+def request_benefit(
+    *,
+    phone: str,
+    pin: str,
+    contact_id: str,
+    now: datetime,
+    members: Members,
+    benefits: Benefits,
+    guard: AttemptGuard,
+    bus: EventPublisher,
+) -> PinAnswer:
+    """`sendSms`: a member's right PIN publishes `BenefitRequested`; everything else fails.
+
+    Cheap refusals come first so that neither a malformed PIN nor a locked phone ever reaches
+    the benefits table. A right PIN does not reset the count: PINs are shared campaign codes,
+    so a member who knows one could otherwise interleave it to guess others without limit.
+    """
+    member_id = members.member_id(phone)
+    if member_id is None:
+        return PinAnswer(PinOutcome.NOT_A_MEMBER)
+    if not is_pin_shaped(pin):
+        return PinAnswer(PinOutcome.MALFORMED, member_id)
+    if guard.locked_until(phone, now) is not None:
+        return PinAnswer(PinOutcome.LOCKED, member_id)
+    url = benefits.campaign_url(pin)
+    if url is None:
+        failure = guard.record_failure(
+            phone, now, window=FAILURE_WINDOW, limit=MAX_WRONG_PINS, lockout=LOCKOUT
+        )
+        outcome = PinOutcome.WRONG_AND_LOCKED if failure.locked_now else PinOutcome.WRONG
+        return PinAnswer(outcome, member_id)
+    bus.publish(
+        BenefitRequested(member_id=member_id, phone=phone, campaign_url=url, requested_at=now),
+        correlation_id=contact_id,
+    )
+    return PinAnswer(PinOutcome.GRANTED, member_id)
+
+
+def text_member(event: BenefitRequested, sms: OnceOnlySender) -> None:
+    """Text the campaign URL as plain text, once per request. The key is what identifies one
+    request across EventBridge redeliveries and Lambda retries (the same payload every time);
+    two calls that both succeed differ in `requested_at`, so the member gets both texts."""
+    key = f"benefit#{event.member_id}#{event.requested_at.isoformat()}#{event.campaign_url}"
+    sms.send_once(key, event.phone, messages.text("benefit", "ja", url=event.campaign_url))

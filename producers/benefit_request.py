@@ -1,0 +1,86 @@
+"""Amazon Connect (second line) → `getMemberId` answers `{"memberId": id or "-1"}`;
+`sendSms` with `pinCode` answers `{"result": "Success" or "Fail"}` and, on success, publishes
+`BenefitRequested`. Any other `cmd` raises, so the flow takes its error branch."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from hotline_core import benefits
+from hotline_core.adapters.benefits_store import (
+    DynamoAttemptGuard,
+    DynamoBenefits,
+    DynamoMembers,
+)
+from hotline_core.benefits import PinOutcome
+from hotline_core.connect import ConnectContactEvent
+from hotline_core.lambda_support import Deps, client, logger, metrics, now
+from hotline_core.phone import mask_phone
+from hotline_core.settings import Settings
+
+NEEDS = ("MEMBERS_TABLE_NAME", "BENEFITS_TABLE_NAME", "ATTEMPTS_TABLE_NAME")
+COMMANDS = ("getMemberId", "sendSms")
+
+
+class UnknownCommand(ValueError):
+    """The flow sent a `cmd` this function does not implement."""
+
+
+class Tables:
+    """The three tables' adapters, built once per cold start."""
+
+    def __init__(self, settings: Settings) -> None:
+        db = client("dynamodb")
+        self.members = DynamoMembers(db, settings.members_table_name)
+        self.benefits = DynamoBenefits(db, settings.benefits_table_name)
+        self.guard = DynamoAttemptGuard(db, settings.attempts_table_name)
+
+
+@functools.cache
+def _deps() -> tuple[Deps, Tables]:
+    settings = Settings.from_env(needs=NEEDS)
+    return Deps(settings), Tables(settings)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
+    deps, tables = _deps()
+    contact = ConnectContactEvent.parse(event)
+    cmd = contact.parameters.get("cmd", "")
+    logger.append_keys(contact_id=contact.contact_id, caller=mask_phone(contact.caller), cmd=cmd)
+    if cmd == "getMemberId":
+        answer = benefits.member_answer(contact.caller, tables.members)
+        logger.info("member looked up", member=answer["memberId"] != benefits.NOT_A_MEMBER)
+        return answer
+    if cmd == "sendSms":
+        # The PIN itself is never logged, not even its length.
+        result = benefits.request_benefit(
+            phone=contact.caller,
+            pin=contact.parameters.get("pinCode", ""),
+            contact_id=contact.contact_id,
+            now=now(),
+            members=tables.members,
+            benefits=tables.benefits,
+            guard=tables.guard,
+            bus=deps.bus,
+        )
+        _count(result.outcome, result.counts_as_failure)
+        logger.info("PIN checked", outcome=result.outcome.value, member_id=result.member_id)
+        return result.as_connect_map()
+    logger.error("unknown command", known=list(COMMANDS))
+    raise UnknownCommand(f"unknown cmd {cmd!r}: expected one of {', '.join(COMMANDS)}")
+
+
+def _count(outcome: PinOutcome, failed: bool) -> None:
+    if outcome is PinOutcome.GRANTED:
+        metrics.add_metric(name="BenefitRequests", unit=MetricUnit.Count, value=1)
+    if failed:
+        metrics.add_metric(name="PinFailures", unit=MetricUnit.Count, value=1)
+    if outcome is PinOutcome.WRONG_AND_LOCKED:
+        metrics.add_metric(name="Lockouts", unit=MetricUnit.Count, value=1)
+    if outcome is PinOutcome.LOCKED:
+        metrics.add_metric(name="LockedAttempts", unit=MetricUnit.Count, value=1)

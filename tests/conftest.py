@@ -1,0 +1,64 @@
+"""Shared test setup: no test ever reaches AWS (fake credentials, one attempt per call), and
+real payload shapes come from tests/events/ through one loader."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EVENTS = ROOT / "tests" / "events"
+
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "ap-northeast-1",
+        "AWS_REGION": "ap-northeast-1",
+        "AWS_MAX_ATTEMPTS": "1",
+        "POWERTOOLS_METRICS_NAMESPACE": "Hotline",
+        "POWERTOOLS_SERVICE_NAME": "hotline",
+    }
+)
+os.environ.pop("AWS_PROFILE", None)
+
+
+def load_event(name: str) -> Any:
+    return json.loads((EVENTS / name).read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def local():
+    """The whole hotline in-process (template provisioned in moto, real handlers)."""
+    from hotline_tools.local.engine import LocalHotline
+
+    hotline = LocalHotline(root=ROOT).start()
+    try:
+        yield hotline
+    finally:
+        hotline.stop()
+
+
+@pytest.fixture
+def log_lines():
+    """Every JSON line the handlers' Powertools logger writes during the test."""
+    import io
+
+    from hotline_core.lambda_support import logger
+
+    buffer = io.StringIO()
+    handler = logger.registered_handler
+    previous = handler.setStream(buffer)  # type: ignore[attr-defined]
+
+    def lines() -> list[dict[str, Any]]:
+        return [json.loads(line) for line in buffer.getvalue().splitlines() if line.startswith("{")]
+
+    try:
+        yield lines
+    finally:
+        handler.setStream(previous)  # type: ignore[attr-defined]

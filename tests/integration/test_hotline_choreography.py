@@ -1,0 +1,325 @@
+"""The hotline end to end in-process: template provisioned in moto, the real handlers, the
+contact flow interpreted, events routed by the template's rules, the timer on Scheduler."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from hotline_core.adapters.store import DynamoRequestStore
+from hotline_core.lambda_support import client as cached_client
+from hotline_core.requests import Outcome
+from tests.conftest import load_event
+
+TAKUMI, MIZUKI = "+819011112222", "+817033334444"
+FORM = {"content-type": "application/x-www-form-urlencoded"}
+
+
+def request_item(local, request_id):
+    table = local.stack.output("RequestsTableName")
+    item = local.client("dynamodb").get_item(
+        TableName=table, Key={"pk": {"S": f"REQ#{request_id}"}}
+    )
+    return item.get("Item")
+
+
+def link_path(sms_body: str) -> str:
+    url = re.search(r"https?://\S+", sms_body).group(0)
+    return "/" + url.split("/", 3)[3]
+
+
+def detail_types(local):
+    return [e["detail-type"] for e in local.events()]
+
+
+def schedules(local):
+    return local.client("scheduler").list_schedules()["Schedules"]
+
+
+def start_call(local, caller=TAKUMI):
+    answer = local.call(caller)
+    invite = [m for m in local.sms() if m["body"].startswith(("タクミ", "ミズキ"))][-1]
+    return answer, link_path(invite["body"])
+
+
+def test_registered_call_creates_inquiry_publishes_once_and_invites(local):
+    answer = local.call(TAKUMI)
+
+    assert answer["lambda_invocations"] == 1
+    assert answer["attributes"]["registered"] == "true"
+    assert answer["prompts"][-1] == "ミズキさんに聞いてみます。電話を切ってお待ちください。"
+    item = request_item(local, answer["contact_id"])
+    assert item["status"]["S"] == "inquiry"
+    events = local.events()
+    assert [e["detail-type"] for e in events] == ["CallRequested"]
+    data = events[0]["detail"]["data"]
+    assert data["request_id"] == answer["contact_id"]
+    assert data["caller"]["phone"] == TAKUMI and data["receiver"]["phone"] == MIZUKI
+    # The link is a random token, never the contact id.
+    assert answer["contact_id"] not in data["link"]
+    [invite] = local.sms()
+    assert invite["to"] == MIZUKI
+    assert invite["body"] == f"タクミさんが話したいそうです。話せるならタップ: {data['link']}"
+
+
+def test_answer_timer_is_a_one_shot_rounded_up_and_deleted_after_completion(local):
+    answer = local.call(TAKUMI)
+    data = local.events()[0]["detail"]["data"]
+
+    [summary] = schedules(local)
+    schedule = local.client("scheduler").get_schedule(
+        Name=summary["Name"], GroupName=summary["GroupName"]
+    )
+    assert schedule["Name"] == f"answer-{answer['contact_id']}"
+    assert schedule["ActionAfterCompletion"] == "DELETE"
+    at = datetime.fromisoformat(schedule["ScheduleExpression"][3:-1]).replace(tzinfo=UTC)
+    answer_by = datetime.fromisoformat(data["answer_by"])
+    assert at >= answer_by and at - answer_by < timedelta(minutes=1)
+    assert at.second == 0
+    assert at.timestamp() == math.ceil(answer_by.timestamp() / 60) * 60
+    assert json.loads(schedule["Target"]["Input"]) == {"request_id": answer["contact_id"]}
+
+
+def test_unknown_number_is_told_and_nothing_is_stored_or_sent(local):
+    answer = local.call("+819099998888")
+
+    assert answer["attributes"]["registered"] == "false"
+    assert answer["prompts"][-1] == "この電話番号は登録されていません。"
+    table = local.stack.output("RequestsTableName")
+    assert local.client("dynamodb").scan(TableName=table)["Count"] == 0
+    assert local.sms() == [] and local.events() == [] and schedules(local) == []
+
+
+def test_get_shows_the_page_and_changes_nothing(local):
+    answer, path = start_call(local)
+
+    for _ in range(2):  # SMS apps prefetch links: any number of GETs is harmless
+        page = local.http("GET", path)
+        assert page.status == 200
+        html = page.body.decode("utf-8")
+        assert "タクミさんが話したいそうです。" in html
+        assert 'name="answer" value="yes"' in html and 'name="answer" value="no"' in html
+
+    assert request_item(local, answer["contact_id"])["status"]["S"] == "inquiry"
+    assert detail_types(local) == ["CallRequested"]
+
+
+def test_yes_accepts_tells_the_caller_once_and_cancels_the_timer(local):
+    answer, path = start_call(local)
+
+    page = local.http("POST", path, body=b"answer=yes", headers=FORM)
+
+    assert page.status == 200
+    assert "タクミさんに伝えました" in page.body.decode("utf-8")
+    assert request_item(local, answer["contact_id"])["status"]["S"] == "accepted"
+    assert detail_types(local) == ["CallRequested", "Accepted"]
+    assert local.events()[-1]["detail"]["data"]["late"] is False
+    to_caller = local.sms(TAKUMI)
+    assert [m["body"] for m in to_caller] == ["ミズキさんが話せます。+817033334444 に電話してください"]
+    assert schedules(local) == []
+    # The window passing later changes nothing.
+    assert local.advance(600)["fired"] == 0
+    assert len(local.sms(TAKUMI)) == 1
+
+
+def test_a_repeated_yes_changes_nothing(local):
+    _, path = start_call(local)
+    local.http("POST", path, body=b"answer=yes", headers=FORM)
+
+    again = local.http("POST", path, body=b"answer=no", headers=FORM)
+
+    assert again.status == 200
+    assert "タクミさんに伝えました" in again.body.decode("utf-8")
+    assert detail_types(local) == ["CallRequested", "Accepted"]
+    assert len(local.sms(TAKUMI)) == 1
+
+
+def test_no_declines_and_tells_the_caller_at_once(local):
+    answer, path = start_call(local)
+
+    page = local.http("POST", path, body=b"answer=no", headers=FORM)
+
+    assert page.status == 200
+    item = request_item(local, answer["contact_id"])
+    assert (item["status"]["S"], item["reason"]["S"]) == ("refused", "declined")
+    assert detail_types(local) == ["CallRequested", "Declined"]
+    assert [m["body"] for m in local.sms(TAKUMI)] == ["ミズキさんは今は話せません。"]
+    # A yes after a "not now" is not a late yes: the answer stands.
+    local.http("POST", path, body=b"answer=yes", headers=FORM)
+    assert detail_types(local) == ["CallRequested", "Declined"]
+
+
+def test_silence_times_out_and_the_caller_is_told(local):
+    answer, _ = start_call(local)
+
+    fired = local.advance(180)["fired"]
+
+    assert fired == 1
+    item = request_item(local, answer["contact_id"])
+    assert (item["status"]["S"], item["reason"]["S"]) == ("refused", "timed_out")
+    assert detail_types(local) == ["CallRequested", "TimedOut"]
+    assert [m["body"] for m in local.sms(TAKUMI)] == [
+        "ミズキさんは今は話せないようです。連絡を待ってください"
+    ]
+    assert schedules(local) == []  # ActionAfterCompletion: DELETE
+    assert local.advance(600)["fired"] == 0
+
+
+def test_the_timer_never_fires_early(local):
+    start_call(local)
+
+    assert local.advance(119)["fired"] == 0
+    assert detail_types(local) == ["CallRequested"]
+
+
+def test_a_late_yes_still_reaches_the_caller_and_the_page_says_so(local):
+    answer, path = start_call(local)
+    local.advance(180)
+
+    page = local.http("POST", path, body=b"answer=yes", headers=FORM)
+
+    html = page.body.decode("utf-8")
+    assert page.status == 200
+    assert "忙しいかもしれません" in html and "+815012340001" in html
+    assert request_item(local, answer["contact_id"])["late"]["BOOL"] is True
+    assert detail_types(local) == ["CallRequested", "TimedOut", "Accepted"]
+    assert local.events()[-1]["detail"]["data"]["late"] is True
+    assert [m["body"] for m in local.sms(TAKUMI)][-1] == (
+        "ミズキさんが今なら話せます。+817033334444 に電話してください"
+    )
+
+
+def test_a_timer_after_an_accept_does_nothing(local):
+    answer, path = start_call(local)
+    local.http("POST", path, body=b"answer=yes", headers=FORM)
+
+    result = local.host.invoke("AnswerTimerFunction", {"request_id": answer["contact_id"]})
+
+    assert result == {"outcome": "already_settled"}
+    assert detail_types(local) == ["CallRequested", "Accepted"]
+
+
+def test_the_other_direction_works_the_same_way(local):
+    local.call(MIZUKI)
+    [invite] = local.sms(TAKUMI)
+    assert invite["body"].startswith("ミズキさんが話したいそうです。")
+
+    local.http("POST", link_path(invite["body"]), body=b"answer=yes", headers=FORM)
+
+    assert local.sms(MIZUKI)[-1]["body"] == "タクミさんが話せます。+819011112222 に電話してください"
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/a/AAAAAAAAAAAAAAAAAAAAAA", 404),  # well-formed, unknown
+        ("/a/forged", 404),  # not even the shape of a token
+        ("/a/" + "x" * 500, 404),
+        ("/a/%00%ff", 404),
+    ],
+)
+def test_unknown_or_forged_links_get_a_4xx_page_and_change_nothing(local, path, status):
+    answer, _ = start_call(local)
+
+    for method, body in (("GET", b""), ("POST", b"answer=yes")):
+        page = local.http(method, path, body=body, headers=FORM)
+        assert page.status == status
+        assert "このリンクは無効です。" in page.body.decode("utf-8")
+
+    assert request_item(local, answer["contact_id"])["status"]["S"] == "inquiry"
+    assert detail_types(local) == ["CallRequested"]
+
+
+def test_an_expired_link_gets_410_and_changes_nothing(local):
+    answer, path = start_call(local)
+    local.advance(25 * 3600)  # past the link's 24 h lifetime (and the timer)
+    before = detail_types(local)
+
+    page = local.http("POST", path, body=b"answer=yes", headers=FORM)
+
+    assert page.status == 410
+    assert "期限切れ" in page.body.decode("utf-8")
+    assert detail_types(local) == before
+    assert request_item(local, answer["contact_id"])["status"]["S"] == "refused"
+
+
+@pytest.mark.parametrize("body", [b"", b"answer=maybe", b"answer=yes&answer=no", b"\xff\xfe"])
+def test_a_bad_answer_gets_400_and_changes_nothing(local, body):
+    answer, path = start_call(local)
+
+    page = local.http("POST", path, body=body, headers=FORM)
+
+    assert page.status == 400
+    assert request_item(local, answer["contact_id"])["status"]["S"] == "inquiry"
+    assert detail_types(local) == ["CallRequested"]
+
+
+def test_a_bad_directory_fails_the_call_clearly_and_stores_nothing(log_lines):
+    from hotline_tools.local.engine import LocalHotline
+    from tests.conftest import ROOT
+
+    local = LocalHotline(root=ROOT, directory=b'[{"name": "A", "phone": "090-1111"}]').start()
+    try:
+        answer = local.call(TAKUMI)
+        assert answer["prompts"][-1].startswith("ただいまご利用いただけません")
+        assert local.events() == [] and local.sms() == []
+    finally:
+        local.stop()
+    [line] = [entry for entry in log_lines() if entry["message"] == "directory unusable"]
+    assert line["problem"] == "entry 1 (A): phone is not an E.164 number (like +819011112222)"
+
+
+def test_a_malformed_event_is_rejected_by_its_model_with_a_clear_log_line(local, log_lines):
+    event = load_event("eventbridge-call-requested.json")
+    del event["detail"]["data"]["receiver"]
+
+    with pytest.raises(ValueError, match="receiver"):
+        local.host.invoke("InviteReceiverFunction", event)
+
+    rejected = [e for e in log_lines() if e.get("message") == "malformed event rejected"]
+    assert rejected and any("data.receiver" in p for p in rejected[0]["problems"])
+    assert local.sms() == []
+
+
+def test_accept_and_timer_racing_have_exactly_one_winner(local):
+    """Interleave them at the only point that matters: the accept is held just before its
+    conditional write while the timer runs to completion, then released."""
+    answer, _ = start_call(local)
+    store = DynamoRequestStore(cached_client("dynamodb"), local.stack.output("RequestsTableName"))
+    request_id = answer["contact_id"]
+    now = datetime.now(UTC)
+    accept_reached_write, timer_done = threading.Event(), threading.Event()
+    results = {}
+
+    def hold_accept(**kwargs):
+        if threading.current_thread().name == "accept" and not accept_reached_write.is_set():
+            accept_reached_write.set()
+            timer_done.wait(5)
+
+    events = cached_client("dynamodb").meta.events
+    events.register("before-call.dynamodb.UpdateItem", hold_accept)
+    try:
+        accept = threading.Thread(
+            name="accept", target=lambda: results.update(accept=store.accept(request_id, now))
+        )
+        accept.start()
+        assert accept_reached_write.wait(5)
+        results["timer"] = store.time_out(request_id, now)
+        timer_done.set()
+        accept.join(5)
+    finally:
+        events.unregister("before-call.dynamodb.UpdateItem", hold_accept)
+
+    # The timer wrote first, so it won the window; the held accept then became a late yes.
+    assert results["timer"].outcome is Outcome.APPLIED
+    assert results["accept"].outcome is Outcome.APPLIED
+    assert results["accept"].request.late is True
+    # And the other order: an accept first leaves the timer nothing to do.
+    answer2, _ = start_call(local)
+    assert store.accept(answer2["contact_id"], now).request.late is False
+    assert store.time_out(answer2["contact_id"], now).outcome is Outcome.ALREADY_SETTLED

@@ -54,6 +54,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     logger.append_keys(contact_id=contact.contact_id, caller=mask_phone(contact.caller), cmd=cmd)
     if cmd == "getMemberId":
         answer = benefits.member_answer(contact.caller, tables.members)
+        metrics.add_metric(name="MemberLookups", unit=MetricUnit.Count, value=1)
         logger.info("member looked up", member=answer["memberId"] != benefits.NOT_A_MEMBER)
         return answer
     if cmd == "sendSms":
@@ -72,6 +73,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
         logger.info("PIN checked", outcome=result.outcome.value, member_id=result.member_id)
         return result.as_connect_map()
     logger.error("unknown command", known=list(COMMANDS))
+    metrics.add_metric(name="UnknownCommands", unit=MetricUnit.Count, value=1)
     raise UnknownCommand(f"unknown cmd {cmd!r}: expected one of {', '.join(COMMANDS)}")
 
 

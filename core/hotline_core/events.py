@@ -87,7 +87,7 @@ class BenefitRequested(EventData):
 
 
 class Metadata(_Model):
-    schema_version: Literal["1"] = SCHEMA_VERSION
+    schema_version: Literal["1"] = "1"
     event_id: str = Field(default_factory=lambda: str(uuid.uuid4()))
     correlation_id: str = Field(min_length=1)
     created_at: AwareDatetime
@@ -115,10 +115,10 @@ BY_DETAIL_TYPE: dict[str, type[EventData]] = {e.detail_type: e for e in ALL_EVEN
 
 def envelope(data: EventData, *, correlation_id: str, now: datetime) -> dict[str, Any]:
     """The JSON-ready `detail` for `data`."""
-    env = Envelope[type(data)](  # type: ignore[misc]
-        metadata=Metadata(correlation_id=correlation_id, created_at=now), data=data
-    )
-    return env.model_dump(mode="json")
+    model: Any = Envelope[type(data)]  # type: ignore[misc]
+    env = model(metadata=Metadata(correlation_id=correlation_id, created_at=now), data=data)
+    dumped: dict[str, Any] = env.model_dump(mode="json")
+    return dumped
 
 
 def json_schema(event: type[EventData]) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Writes `schemas/<DetailType>.json` from the event models.
 
-    python -m hotline_core.schemas schemas
+python -m hotline_core.schemas schemas
 """
 
 from __future__ import annotations

@@ -10,10 +10,10 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from hotline_core.adapters.store import DynamoRequestStore
 from hotline_core.lambda_support import client as cached_client
 from hotline_core.requests import Outcome
+
 from tests.conftest import load_event
 
 TAKUMI, MIZUKI = "+819011112222", "+817033334444"
@@ -120,7 +120,9 @@ def test_yes_accepts_tells_the_caller_once_and_cancels_the_timer(local):
     assert detail_types(local) == ["CallRequested", "Accepted"]
     assert local.events()[-1]["detail"]["data"]["late"] is False
     to_caller = local.sms(TAKUMI)
-    assert [m["body"] for m in to_caller] == ["ミズキさんが話せます。+817033334444 に電話してください"]
+    assert [m["body"] for m in to_caller] == [
+        "ミズキさんが話せます。+817033334444 に電話してください"
+    ]
     assert schedules(local) == []
     # The window passing later changes nothing.
     assert local.advance(600)["fired"] == 0
@@ -261,6 +263,7 @@ def test_a_bad_answer_gets_400_and_changes_nothing(local, body):
 
 def test_a_bad_directory_fails_the_call_clearly_and_stores_nothing(log_lines):
     from hotline_tools.local.engine import LocalHotline
+
     from tests.conftest import ROOT
 
     local = LocalHotline(root=ROOT, directory=b'[{"name": "A", "phone": "090-1111"}]').start()

@@ -83,12 +83,24 @@ class DynamoAttemptGuard:
         opened_after = _n(_epoch(now - window))
         for _ in range(3):  # a lost race against a concurrent window reset is retried
             try:
+                # First failure or one more in the open window: one atomic write either way.
                 result = self._db.update_item(
                     TableName=self._table,
                     Key=key,
-                    UpdateExpression="ADD failures :one",
-                    ConditionExpression="window_start > :opened_after",
-                    ExpressionAttributeValues={":one": _n(1), ":opened_after": opened_after},
+                    UpdateExpression=(
+                        "ADD failures :one "
+                        "SET window_start = if_not_exists(window_start, :now), "
+                        "expires_at = if_not_exists(expires_at, :expires)"
+                    ),
+                    ConditionExpression=(
+                        "attribute_not_exists(phone) OR window_start > :opened_after"
+                    ),
+                    ExpressionAttributeValues={
+                        ":one": _n(1),
+                        ":now": _n(_epoch(now)),
+                        ":expires": _n(_epoch(now + window)),
+                        ":opened_after": opened_after,
+                    },
                     ReturnValues="UPDATED_NEW",
                 )
                 return int(result["Attributes"]["failures"]["N"])
@@ -96,7 +108,7 @@ class DynamoAttemptGuard:
                 if not _conditional_failed(exc):
                     raise
             try:
-                # No window open (first failure, or the last one is over): open one.
+                # The window is over: this failure opens a new one (and ends an old lockout).
                 self._db.update_item(
                     TableName=self._table,
                     Key=key,
@@ -104,9 +116,7 @@ class DynamoAttemptGuard:
                         "SET failures = :one, window_start = :now, expires_at = :expires "
                         "REMOVE locked_until"
                     ),
-                    ConditionExpression=(
-                        "attribute_not_exists(phone) OR window_start <= :opened_after"
-                    ),
+                    ConditionExpression="window_start <= :opened_after",
                     ExpressionAttributeValues={
                         ":one": _n(1),
                         ":now": _n(_epoch(now)),

@@ -34,7 +34,7 @@ class OnceOnlySms:
             table_name=table_name, boto3_client=client, static_pk_value=None
         )
 
-        @idempotent_function(
+        @idempotent_function(  # type: ignore[untyped-decorator]
             data_keyword_argument="message",
             config=self.config,
             persistence_store=persistence,

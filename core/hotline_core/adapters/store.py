@@ -208,7 +208,7 @@ class DynamoRequestStore:
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
-            old = exc.response.get("Item")  # type: ignore[typeddict-item]
+            old: Item | None = exc.response.get("Item")  # type: ignore[assignment]
             # Without the echoed item (an emulator may not send it), read it once.
             current = self.get(request_id) if old is None else request_from_item(old)
             if current is None:

@@ -1,0 +1,16 @@
+"""On `BenefitRequested`: text the member the campaign URL (plain text, once)."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.metrics import MetricUnit
+from hotline_core import benefits
+from hotline_core.events import BenefitRequested
+from hotline_core.lambda_support import Deps, consumer, metrics
+
+
+@consumer(
+    BenefitRequested, does="text the member the campaign URL", needs=("IDEMPOTENCY_TABLE_NAME",)
+)
+def handler(event: BenefitRequested, deps: Deps) -> None:
+    benefits.text_member(event, deps.once_only_sms)
+    metrics.add_metric(name="BenefitTexts", unit=MetricUnit.Count, value=1)

@@ -1,0 +1,147 @@
+"""The phone simulator in headless Chromium (Debian's /usr/bin/chromium, never a downloaded
+browser): Takumi's phone calls, Mizuki's inbox shows the SMS, the link opens the real answer
+page, "yes" is pressed, and Takumi's inbox shows Mizuki's number. Saves a screenshot."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "test-artifacts"
+TAKUMI, MIZUKI = "+819011112222", "+817033334444"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+WAIT_MS = 15_000  # an upper bound for the page to catch up, never a timing assertion
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/_local/health", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def simulator_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh `hotline local` for this module, so the inboxes hold only this test's SMS."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path_factory.mktemp("simulator") / "hotline-local.log"
+    hotline = Path(sys.executable).with_name("hotline")
+    env = dict(os.environ, AWS_DEFAULT_REGION="ap-northeast-1", PYTHONUNBUFFERED="1")
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(hotline), "local", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while not _healthy(url):
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"hotline local did not become healthy:\n{log.read_text()[-4000:]}")
+            time.sleep(0.05)
+        yield url
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def test_a_conversation_on_the_simulator(simulator_url: str) -> None:
+    if not CHROMIUM.exists():
+        pytest.fail(
+            "browser tests need Debian's Chromium at /usr/bin/chromium and CJK fonts: "
+            "run `make browser-deps` (or `sudo apt-get install chromium fonts-noto-cjk`)"
+        )
+    from playwright.sync_api import expect, sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(locale="ja-JP", viewport={"width": 1280, "height": 900})
+            page = context.new_page()
+            page.goto(simulator_url + "/")
+            takumi = page.locator(f'section[data-phone="{TAKUMI}"]')
+            mizuki = page.locator(f'section[data-phone="{MIZUKI}"]')
+            expect(takumi).to_contain_text("タクミ", timeout=WAIT_MS)
+            expect(mizuki).to_contain_text("ミズキ", timeout=WAIT_MS)
+
+            takumi.locator("[data-role=call]").click()
+            expect(takumi.locator("[data-role=transcript]")).to_contain_text(
+                "ミズキさんに聞いてみます", timeout=WAIT_MS
+            )
+            invite = mizuki.locator("[data-role=inbox] [data-role=sms]")
+            expect(invite).to_have_count(1, timeout=WAIT_MS)
+            expect(invite).to_contain_text("タクミさんが話したいそうです")
+            link = invite.locator("a")
+            href = link.get_attribute("href")
+            assert href and href.startswith(simulator_url + "/a/"), href
+
+            with context.expect_page() as opened:
+                link.click()
+            answer_page = opened.value
+            answer_page.wait_for_load_state()
+            expect(answer_page.locator("body")).to_contain_text("タクミさん")
+            answer_page.locator('button[value="yes"], button.yes').first.click()
+            answer_page.wait_for_load_state()
+            expect(answer_page.locator("body")).to_contain_text("伝えました", timeout=WAIT_MS)
+
+            told = takumi.locator("[data-role=inbox] [data-role=sms]")
+            expect(told).to_have_count(1, timeout=WAIT_MS)
+            expect(told).to_contain_text(MIZUKI)
+            expect(told).to_contain_text("ミズキさんが話せます")
+
+            # Japanese renders with a CJK font, not tofu: the font is there and in use.
+            assert page.evaluate("document.fonts.check('16px \"Noto Sans CJK JP\"', 'タクミ')")
+            glyphs = page.evaluate(
+                """() => {
+                  const draw = (text) => {
+                    const c = document.createElement('canvas');
+                    c.width = 48; c.height = 48;
+                    const g = c.getContext('2d');
+                    g.font = '36px "Noto Sans CJK JP"';
+                    g.fillText(text, 4, 40);
+                    return Array.from(g.getImageData(0, 0, 48, 48).data).join(',');
+                  };
+                  const tofu = draw(String.fromCodePoint(0x10FFFD)), blank = draw(' ');
+                  return ['話', 'タ', 'ミ'].map((ch) => draw(ch) !== tofu && draw(ch) !== blank);
+                }"""
+            )
+            assert glyphs == [True, True, True], "Japanese renders as missing-glyph boxes"
+
+            takumi.scroll_into_view_if_needed()
+            page.screenshot(path=str(ARTIFACTS / "simulator.png"), full_page=True)
+            answer_page.screenshot(path=str(ARTIFACTS / "answer-page.png"))
+        finally:
+            browser.close()
+    assert (ARTIFACTS / "simulator.png").stat().st_size > 10_000

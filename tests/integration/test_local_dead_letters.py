@@ -1,0 +1,76 @@
+"""A consumer that keeps raising is retried as Lambda retries an asynchronous invocation, then
+lands in its OnFailure dead-letter queue, visible through `GET /_local/dead-letters`."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hotline_core.adapters.sms import SnsSms
+from hotline_tools.local.server import LocalServer
+
+TAKUMI, MIZUKI = "+819011112222", "+817033334444"
+
+
+@pytest.fixture
+def server() -> Iterator[LocalServer]:
+    local = LocalServer(port=0).start()
+    try:
+        yield local
+    finally:
+        local.stop()
+
+
+def fetch(server: LocalServer, path: str, body: Any = None) -> Any:
+    data = None if body is None else json.dumps(body).encode("utf-8")
+    request = urllib.request.Request(server.url + path, data=data, method="POST" if data else "GET")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 200
+        return json.loads(response.read())
+
+
+def test_failing_consumer_lands_in_the_dead_letter_queue(
+    server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    attempts: list[str] = []
+
+    def broken_send(self: SnsSms, to: str, body: str) -> None:
+        attempts.append(to)
+        raise ConnectionError("SMS provider unreachable")
+
+    monkeypatch.setattr(SnsSms, "send", broken_send)
+    assert fetch(server, "/_local/dead-letters") == []
+
+    call = fetch(server, "/_local/calls", {"from": TAKUMI})
+    # The caller's side is unaffected: the flow ran and the request was made.
+    assert call["attributes"]["registered"] == "true"
+    assert [e["detail-type"] for e in fetch(server, "/_local/events")] == ["CallRequested"]
+
+    invite = server.engine.stack.functions["InviteReceiverFunction"]
+    expected_attempts = invite.spec.max_retries + 1
+    assert attempts == [MIZUKI] * expected_attempts
+    assert fetch(server, "/_local/sms") == []
+
+    letters = fetch(server, "/_local/dead-letters")
+    assert len(letters) == 1
+    letter = letters[0]
+    assert letter["requestContext"]["condition"] == "RetriesExhausted"
+    assert letter["requestContext"]["functionArn"] == invite.arn
+    assert letter["requestContext"]["approximateInvokeCount"] == expected_attempts
+    assert letter["responsePayload"] == {
+        "errorType": "ConnectionError",
+        "errorMessage": "SMS provider unreachable",
+    }
+    assert letter["requestPayload"]["detail-type"] == "CallRequested"
+    assert letter["requestPayload"]["detail"]["data"]["request_id"] == call["contact_id"]
+
+    # The record also sits in the function's dead-letter queue, as the template wires it.
+    assert invite.dead_letter_queue, "InviteReceiverFunction has no OnFailure queue"
+    got = server.engine.client("sqs").receive_message(
+        QueueUrl=invite.dead_letter_queue, MaxNumberOfMessages=10
+    )
+    queued = [json.loads(m["Body"]) for m in got.get("Messages", [])]
+    assert [q["requestContext"]["functionArn"] for q in queued] == [invite.arn]

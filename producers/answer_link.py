@@ -10,6 +10,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from hotline_core import service
+from hotline_core.adapters.bus import PublishFailed
 from hotline_core.lambda_support import Deps, logger, metrics, now
 from hotline_core.pages import SECURITY_HEADERS, Page, error_page
 from hotline_core.settings import Settings
@@ -49,7 +50,14 @@ def answer(token: str) -> Response[str]:
         given = _answer_field()
     except (UnicodeDecodeError, ValueError):
         given = None
-    page = service.answer(token=token, answer=given, store=deps().store, bus=deps().bus, now=now())
+    try:
+        page = service.answer(
+            token=token, answer=given, store=deps().store, bus=deps().bus, now=now()
+        )
+    except PublishFailed:
+        # The answer is stored but not yet announced; pressing again announces it.
+        logger.exception("answer stored, announcement failed")
+        return _respond(error_page(503, "retry"))
     if page.status_code == 200 and given in ("yes", "no"):
         metrics.add_metric(name="Answers", unit=MetricUnit.Count, value=1)
     return _respond(page)

@@ -88,13 +88,16 @@ class Deps:
         return OnceOnlySms(self.sms, client("dynamodb"), self.settings.idempotency_table_name)
 
 
-def parse_event(event: dict[str, Any], model: type[DataT]) -> tuple[EventBridgeModel, DataT]:
-    """The EventBridge envelope and the typed payload; a malformed event raises with a log
-    line that says what was wrong (field paths only, no values: they may be phone numbers)."""
+def parse_event(event: dict[str, Any], *models: type[DataT]) -> tuple[EventBridgeModel, DataT]:
+    """The EventBridge envelope and the typed payload (the model named by detail-type); a
+    malformed event raises with a log line that says what was wrong (field paths only, no
+    values: they may be phone numbers)."""
+    by_type = {m.detail_type: m for m in models}
     try:
         outer = EventBridgeModel.model_validate(event)
-        if outer.detail_type != model.detail_type:
-            raise ValueError(f"expected {model.detail_type}, got {outer.detail_type}")
+        model = by_type.get(outer.detail_type)
+        if model is None:
+            raise ValueError(f"expected one of {sorted(by_type)}, got {outer.detail_type!r}")
         inner = Envelope[model].model_validate(outer.detail)  # type: ignore[valid-type]
     except (ValidationError, ValueError) as exc:
         problems = (
@@ -102,7 +105,7 @@ def parse_event(event: dict[str, Any], model: type[DataT]) -> tuple[EventBridgeM
             if isinstance(exc, ValidationError)
             else [str(exc)]
         )
-        logger.error("malformed event rejected", model=model.detail_type, problems=problems)
+        logger.error("malformed event rejected", models=sorted(by_type), problems=problems)
         raise
     return outer, inner.data
 
@@ -111,9 +114,9 @@ Consumer = Callable[[DataT, Deps], None]
 
 
 def consumer(
-    model: type[DataT], *, does: str, needs: tuple[str, ...] = ()
+    *models: type[DataT], does: str, needs: tuple[str, ...] = ()
 ) -> Callable[[Consumer[DataT]], Callable[[dict[str, Any], LambdaContext], None]]:
-    """Turns `fn(data, deps)` into a Lambda handler for EventBridge events of `model`.
+    """Turns `fn(data, deps)` into a Lambda handler for EventBridge events of `models`.
 
     A replayed event (it carries `replay-name`) never texts anyone or starts a timer unless
     the deployment allows it: the consumer logs what it would have done instead.
@@ -129,13 +132,14 @@ def consumer(
             nonlocal deps
             if deps is None:
                 deps = Deps(Settings.from_env(needs=needs))
-            outer, data = parse_event(event, model)
+            outer, data = parse_event(event, *models)
             correlation = getattr(data, "request_id", None) or getattr(data, "member_id", "")
             logger.append_keys(event_id=outer.id, correlation_id=correlation)
             if outer.replay_name and not deps.settings.allow_replay_side_effects:
                 logger.info(
                     "replayed event: side effect skipped",
                     replay_name=outer.replay_name,
+                    detail_type=outer.detail_type,
                     would_have=does,
                 )
                 metrics.add_metric(name="ReplaySkipped", unit=MetricUnit.Count, value=1)

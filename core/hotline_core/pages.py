@@ -57,6 +57,10 @@ _T: dict[str, dict[Lang, str]] = {
         "ja": "このリンクは期限切れです。",
         "en": "This link has expired.",
     },
+    "retry": {
+        "ja": "うまく伝えられませんでした。もう一度ボタンを押してください。",
+        "en": "That did not go through. Please press the button again.",
+    },
     "bad_answer": {
         "ja": "答えが読み取れませんでした。もう一度ボタンを押してください。",
         "en": "That answer was not understood. Please press a button again.",

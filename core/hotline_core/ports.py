@@ -13,6 +13,9 @@ class RequestStore(Protocol):
     def create(self, request: CallRequest, link: Link) -> bool:
         """Store a new request in `inquiry` and its link; False when it already exists."""
 
+    def discard(self, request: CallRequest, link: Link) -> None:
+        """Undo `create` (only while nobody can have seen the request)."""
+
     def get(self, request_id: str) -> CallRequest | None: ...
 
     def find_by_link(self, token_hash: str, now: datetime) -> CallRequest | None:

@@ -89,18 +89,22 @@ def request_call(
     if not store.create(request, link):
         # Connect invoked us again for the same contact: the request and its event exist.
         return answer
-    bus.publish(
-        CallRequested(
-            request_id=request_id,
-            caller=request.caller,
-            receiver=request.receiver,
-            hotline_number=hotline_number,
-            requested_at=now,
-            answer_by=request.answer_by,
-            link=f"{link_base_url.rstrip('/')}/a/{link.token}",
-        ),
-        correlation_id=request_id,
+    event = CallRequested(
+        request_id=request_id,
+        caller=request.caller,
+        receiver=request.receiver,
+        hotline_number=hotline_number,
+        requested_at=now,
+        answer_by=request.answer_by,
+        link=f"{link_base_url.rstrip('/')}/a/{link.token}",
     )
+    try:
+        bus.publish(event, correlation_id=request_id)
+    except Exception:
+        # Without CallRequested nobody would be invited and no timer would run: undo the
+        # request so the flow's error branch tells the caller at once to try again.
+        store.discard(request, link)
+        raise
     return CallAnswer(**{**answer.__dict__, "created": True})
 
 
@@ -131,31 +135,41 @@ def answer(
         else store.decline(request.request_id, now)
     )
     current = transition.request or request
-    if not transition.applied:
-        # A repeat or a lost race: show how things stand, change nothing.
-        return answer_page(current)
-    if current.status is Status.ACCEPTED:
-        bus.publish(
-            Accepted(
-                request_id=current.request_id,
-                caller=current.caller,
-                receiver=current.receiver,
-                accepted_at=now,
-                late=current.late,
-            ),
-            correlation_id=current.request_id,
-        )
-    else:
-        bus.publish(
-            Declined(
-                request_id=current.request_id,
-                caller=current.caller,
-                receiver=current.receiver,
-                declined_at=now,
-            ),
-            correlation_id=current.request_id,
-        )
+    if transition.applied or _settled_by(current, answer):
+        # A repeat of the same answer announces it again: if the first publish failed, this
+        # completes the request; if it did not, consumers are idempotent and nothing is sent.
+        announce(current, bus)
+    # A lost race or a different later answer: show how things stand, change nothing.
     return answer_page(current)
+
+
+def _settled_by(request: CallRequest, answer: str) -> bool:
+    if answer == "yes":
+        return request.status is Status.ACCEPTED
+    return request.status is Status.REFUSED and request.reason is Reason.DECLINED
+
+
+def outcome_event(request: CallRequest) -> Accepted | Declined | TimedOut | None:
+    """The event that announces how `request` ended; None while it is still open."""
+    at = request.answered_at or request.answer_by
+    common = {
+        "request_id": request.request_id,
+        "caller": request.caller,
+        "receiver": request.receiver,
+    }
+    if request.status is Status.ACCEPTED:
+        return Accepted(**common, accepted_at=at, late=request.late)
+    if request.status is Status.REFUSED and request.reason is Reason.DECLINED:
+        return Declined(**common, declined_at=at)
+    if request.status is Status.REFUSED:
+        return TimedOut(**common, timed_out_at=at)
+    return None
+
+
+def announce(request: CallRequest, bus: EventPublisher) -> None:
+    event = outcome_event(request)
+    if event is not None:
+        bus.publish(event, correlation_id=request.request_id)
 
 
 def _find(token: str | None, store: RequestStore, now: datetime) -> CallRequest | Page:
@@ -174,17 +188,11 @@ def time_out(
     *, request_id: str, store: RequestStore, bus: EventPublisher, now: datetime
 ) -> Outcome:
     transition = store.time_out(request_id, now)
-    if transition.applied and transition.request is not None:
-        request = transition.request
-        bus.publish(
-            TimedOut(
-                request_id=request_id,
-                caller=request.caller,
-                receiver=request.receiver,
-                timed_out_at=now,
-            ),
-            correlation_id=request_id,
-        )
+    if transition.request is not None:
+        # Applied: announce the time-out. Already settled: the timer only fires after an
+        # answer when announcing that answer failed (a published Accepted or Declined cancels
+        # the timer), so announce the answer again; consumers make a repeat harmless.
+        announce(transition.request, bus)
     return transition.outcome
 
 
@@ -200,7 +208,7 @@ def start_timer(event: CallRequested, timer: AnswerTimer) -> bool:
     return timer.start(event.request_id, timer_fire_at(event.answer_by))
 
 
-def cancel_timer(event: Accepted, timer: AnswerTimer) -> bool:
+def cancel_timer(event: Accepted | Declined, timer: AnswerTimer) -> bool:
     return timer.cancel(event.request_id)
 
 

@@ -196,14 +196,18 @@ def test_a_late_yes_still_reaches_the_caller_and_the_page_says_so(local):
     )
 
 
-def test_a_timer_after_an_accept_does_nothing(local):
+def test_a_timer_after_an_accept_changes_nothing_and_texts_nobody_again(local):
     answer, path = start_call(local)
     local.http("POST", path, body=b"answer=yes", headers=FORM)
 
     result = local.host.invoke("AnswerTimerFunction", {"request_id": answer["contact_id"]})
+    local.pump()
 
     assert result == {"outcome": "already_settled"}
-    assert detail_types(local) == ["CallRequested", "Accepted"]
+    assert request_item(local, answer["contact_id"])["status"]["S"] == "accepted"
+    # It announces the answer again (in case that publish had failed); nobody is texted twice.
+    assert detail_types(local) == ["CallRequested", "Accepted", "Accepted"]
+    assert len(local.sms(TAKUMI)) == 1 and len(local.sms(MIZUKI)) == 1
 
 
 def test_the_other_direction_works_the_same_way(local):

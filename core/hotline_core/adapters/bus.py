@@ -33,12 +33,14 @@ class EventBridgePublisher:
         self._attempts = attempts
 
     def publish(self, data: EventData, *, correlation_id: str) -> None:
+        now = self._clock()
         entry: dict[str, Any] = {
             "EventBusName": self._bus,
+            "Time": now,
             "Source": SOURCE,
             "DetailType": data.detail_type,
             "Detail": json.dumps(
-                envelope(data, correlation_id=correlation_id, now=self._clock()),
+                envelope(data, correlation_id=correlation_id, now=now),
                 ensure_ascii=False,
             ),
         }

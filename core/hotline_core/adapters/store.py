@@ -118,6 +118,14 @@ class DynamoRequestStore:
             raise
         return True
 
+    def discard(self, request: CallRequest, link: Link) -> None:
+        self._db.transact_write_items(
+            TransactItems=[
+                {"Delete": {"TableName": self._table, "Key": {"pk": _s(key)}}}
+                for key in (f"REQ#{request.request_id}", f"LINK#{link.token_hash}")
+            ]
+        )
+
     def get(self, request_id: str) -> CallRequest | None:
         found = self._db.get_item(
             TableName=self._table, Key={"pk": _s(f"REQ#{request_id}")}, ConsistentRead=True

@@ -17,7 +17,8 @@ PORT ?= 3000
 .PHONY: run test setup lint typecheck template build pytest schemas flows browser-deps bench clean
 
 run: setup
-	$(BIN)/hotline local --port $(PORT)
+	$(BIN)/hotline local --port $(PORT) --directory examples/phonenumber.json \
+	  --members examples/members.json --benefits examples/benefits.csv
 
 test: setup browser-deps lint typecheck template build pytest
 

@@ -4,6 +4,7 @@ is fine. A timer that still fires after an answer re-announces it (see answer_ti
 from __future__ import annotations
 
 from aws_lambda_powertools.metrics import MetricUnit
+
 from hotline_core import service
 from hotline_core.events import Accepted, Declined
 from hotline_core.lambda_support import Deps, consumer, logger, metrics

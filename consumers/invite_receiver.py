@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aws_lambda_powertools.metrics import MetricUnit
+
 from hotline_core import service
 from hotline_core.events import CallRequested
 from hotline_core.lambda_support import Deps, consumer, metrics

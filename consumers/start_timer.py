@@ -4,6 +4,7 @@ duplicate delivery finds it already there)."""
 from __future__ import annotations
 
 from aws_lambda_powertools.metrics import MetricUnit
+
 from hotline_core import service
 from hotline_core.events import CallRequested
 from hotline_core.lambda_support import Deps, consumer, logger, metrics

@@ -9,6 +9,7 @@ from urllib.parse import parse_qs
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from hotline_core import service
 from hotline_core.adapters.bus import PublishFailed
 from hotline_core.lambda_support import Deps, logger, metrics, now

@@ -8,11 +8,12 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict, Field
+
 from hotline_core import service
 from hotline_core.lambda_support import Deps, logger, metrics, now
 from hotline_core.requests import Outcome
 from hotline_core.settings import Settings
-from pydantic import BaseModel, ConfigDict, Field
 
 _deps: Deps | None = None
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from hotline_core import service
 from hotline_core.connect import ConnectContactEvent
 from hotline_core.directory import DirectoryError

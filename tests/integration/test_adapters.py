@@ -8,12 +8,13 @@ from datetime import UTC, datetime
 import boto3
 import pytest
 from botocore.stub import Stubber
-from hotline_core.adapters.bus import EventBridgePublisher, PublishFailed
-from hotline_core.adapters.sms import EndUserMessagingSms, SnsSms
-from hotline_core.events import Party, TimedOut
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sns.models import sns_backends
+
+from hotline_core.adapters.bus import EventBridgePublisher, PublishFailed
+from hotline_core.adapters.sms import EndUserMessagingSms, SnsSms
+from hotline_core.events import Party, TimedOut
 
 REGION = "ap-northeast-1"
 TAKUMI = Party(name="タクミ", phone="+819011112222")

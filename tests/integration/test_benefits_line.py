@@ -5,14 +5,13 @@ TextMember handlers, and the movable clock for the lockout."""
 from __future__ import annotations
 
 import json
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from hotline_core.adapters.benefits_store import DynamoAttemptGuard
 from hotline_tools.local.engine import BadRequest, LocalHotline
 from hotline_tools.local.flow import Contact, load_flow, run_flow
-
 from tests.conftest import ROOT
 
 MEMBER, STRANGER = "+819011112222", "+819055556666"
@@ -167,27 +166,37 @@ def test_load_rows_validates_everything_before_writing(line):
     assert call(line, f"{PIN}#", phone="+819077778888")["prompts"][2] == SMS_SENT
 
 
-def test_concurrent_wrong_pins_are_all_counted_and_lock_once(line):
-    guard = DynamoAttemptGuard(
-        line.client("dynamodb"), line.stack.output("PinAttemptsTableName")
-    )
+class RecordingClient:
+    def __init__(self, client):
+        self.client, self.calls = client, []
+
+    def __getattr__(self, name):
+        def call(**kwargs):
+            self.calls.append((name, kwargs))
+            return getattr(self.client, name)(**kwargs)
+
+        return call
+
+
+def test_the_attempt_counter_is_atomic_and_locks_exactly_once(line):
+    """moto does not make conditional writes atomic across threads, so concurrency is shown
+    by construction: every count is one ADD in one conditional UpdateItem (no read, then
+    write), and the lock is a conditional write only one failure can win."""
+    db = RecordingClient(line.client("dynamodb"))
+    guard = DynamoAttemptGuard(db, line.stack.output("PinAttemptsTableName"))
     now = datetime.now(UTC)
-    results = []
+    rules = {"window": timedelta(hours=1), "limit": 5, "lockout": timedelta(hours=1)}
 
-    def fail():
-        results.append(
-            guard.record_failure(
-                MEMBER, now, window=timedelta(hours=1), limit=5, lockout=timedelta(hours=1)
-            )
-        )
+    results = [guard.record_failure(MEMBER, now, **rules) for _ in range(7)]
 
-    threads = [threading.Thread(target=fail) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-
-    assert sorted(r.failures for r in results) == list(range(1, 9))
-    assert sum(r.locked_now for r in results) == 1
+    assert [r.failures for r in results] == [1, 2, 3, 4, 5, 6, 7]
+    assert [r.locked_now for r in results] == [False] * 4 + [True, False, False]
+    assert {name for name, _ in db.calls} == {"update_item"}
+    counts = [kw for _, kw in db.calls if "ADD failures" in kw["UpdateExpression"]]
+    assert len(counts) == 7
+    assert all("ConditionExpression" in kw for _, kw in db.calls)
     assert guard.locked_until(MEMBER, now) is not None
-    assert guard.locked_until(MEMBER, now + timedelta(hours=1, seconds=1)) is None
+    later = now + timedelta(hours=1, seconds=1)
+    assert guard.locked_until(MEMBER, later) is None
+    assert guard.record_failure(MEMBER, later, **rules).failures == 1  # a new window
+    assert guard.locked_until(MEMBER, later) is None

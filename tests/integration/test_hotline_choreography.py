@@ -10,10 +10,10 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from hotline_core.adapters.store import DynamoRequestStore
 from hotline_core.lambda_support import client as cached_client
 from hotline_core.requests import Outcome
-
 from tests.conftest import load_event
 
 TAKUMI, MIZUKI = "+819011112222", "+817033334444"
@@ -267,7 +267,6 @@ def test_a_bad_answer_gets_400_and_changes_nothing(local, body):
 
 def test_a_bad_directory_fails_the_call_clearly_and_stores_nothing(log_lines):
     from hotline_tools.local.engine import LocalHotline
-
     from tests.conftest import ROOT
 
     local = LocalHotline(root=ROOT, directory=b'[{"name": "A", "phone": "090-1111"}]').start()

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
 from hotline_core.adapters.sms import SnsSms
 from hotline_tools.local.server import LocalServer
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+
 from hotline_core import benefits
 from hotline_core.benefits import Failure, PinOutcome, request_benefit
 from hotline_core.events import BenefitRequested, EventData

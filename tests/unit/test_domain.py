@@ -6,13 +6,13 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from hotline_core.directory import DirectoryError, parse_directory
 from hotline_core.messages import sms_segments, text
 from hotline_core.phone import mask_phone
 from hotline_core.requests import hash_token, looks_like_token, new_link, timer_fire_at
-from hypothesis import given
-from hypothesis import strategies as st
-
 from tests.conftest import EVENTS
 
 

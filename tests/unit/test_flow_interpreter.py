@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from hotline_tools.local.flow import (
     LOCAL_INSTANCE_ARN,
     Contact,

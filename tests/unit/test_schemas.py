@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from hotline_core.events import ALL_EVENTS, CallRequested, Envelope
-from hotline_core.schemas import render
 from pydantic import ValidationError
 
+from hotline_core.events import ALL_EVENTS, CallRequested, Envelope
+from hotline_core.schemas import render
 from tests.conftest import ROOT, load_event
 
 

@@ -6,8 +6,8 @@ import subprocess
 import sys
 
 import pytest
-from hotline_tools.local.template import Template, load_template
 
+from hotline_tools.local.template import Template, load_template
 from tests.conftest import ROOT
 
 DOC = load_template(ROOT / "template.yaml")

@@ -17,15 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from hotline_core import clock as core_clock
-from hotline_core.lambda_support import client as lambda_client
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 
+from hotline_core import clock as core_clock
+from hotline_core.lambda_support import client as lambda_client
 from hotline_tools.local.flow import Contact, FlowResult, load_flow, run_flow
 from hotline_tools.local.host import FunctionHost, eventbridge_event, http_api_event
 from hotline_tools.local.provision import Stack, provision
 from hotline_tools.local.template import REGION, HttpRoute, Template
+from hotline_tools.rows import SPECS, RowsInvalid, dynamo_item, parse_rows, validate_records
 
 ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_LINES = {"hotline": "+815012340001", "benefits": "+815012340002"}
@@ -70,11 +71,19 @@ class LocalHotline:
         base_url: str = "http://127.0.0.1:3000",
         lines: dict[str, str] | None = None,
         parameters: dict[str, str] | None = None,
+        members: bytes | None = None,
+        benefits: bytes | None = None,
     ) -> None:
         self.root = root
         self.clock = LocalClock()
         self.lines = dict(lines or DEFAULT_LINES)
         self._directory = directory
+        # Parsed now, so a bad file fails before anything is provisioned.
+        self._seeds = {
+            kind: parse_rows(kind, data)
+            for kind, data in (("members", members), ("benefits", benefits))
+            if data is not None
+        }
         params = dict(parameters or {})
         params.setdefault("PublicBaseUrl", base_url)
         if answer_window is not None:
@@ -103,6 +112,8 @@ class LocalHotline:
         directory = self._directory or (self.root / "tests/events/phonenumber.json").read_bytes()
         self.client("s3").put_object(Bucket=bucket, Key="phonenumber.json", Body=directory)
         self._log_every_event()
+        for kind, rows in self._seeds.items():
+            self.load_rows(kind, rows)
         return self
 
     def run_in_background(self, tick_seconds: float = 0.5) -> None:
@@ -220,6 +231,20 @@ class LocalHotline:
                     self.pump()
                 return _http_result(result)
         return HttpResponse(405, {"Content-Type": "text/plain"}, b"method not allowed")
+
+    def load_rows(self, kind: str, rows: list[dict[str, Any]]) -> int:
+        """Members or benefits into the provisioned tables, validated as `hotline members|
+        benefits import` validates them: every row is checked before any is written."""
+        try:
+            valid = validate_records(kind, rows)
+        except RowsInvalid as exc:
+            raise BadRequest("; ".join(exc.problems)) from exc
+        table = self.stack.output(SPECS[kind].table_output)
+        db = self.client("dynamodb")
+        with self._lock:
+            for row in valid:
+                db.put_item(TableName=table, Item=dynamo_item(kind, row))
+        return len(valid)
 
     def sms(self, to: str | None = None) -> list[dict[str, str]]:
         with self._lock:
@@ -382,7 +407,10 @@ def _schedule_time(schedule: dict[str, Any]) -> datetime | None:
 
 
 def _event_time(event: dict[str, Any]) -> datetime:
-    return datetime.fromisoformat(str(event["time"]).replace("Z", "+00:00"))
+    value = event["time"]
+    if isinstance(value, int | float):  # moto's archive keeps put_events' unix time
+        return datetime.fromtimestamp(value, UTC)
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
 def _http_result(result: dict[str, Any]) -> HttpResponse:

@@ -1,0 +1,243 @@
+"""`hotline`: run the hotline on this machine and talk to it.
+
+hotline local [--port 3000] [--directory FILE] [--answer-window SECONDS]
+hotline call FROM [--digits D] [--line hotline|benefits] [--url URL]
+hotline sms [--to N] [--url URL]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sys
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+app = typer.Typer(
+    help="Hotline: 'May I call you now?' on one machine, and tools around it.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console()
+err = Console(stderr=True)
+DEFAULT_URL = "http://127.0.0.1:3000"
+
+UrlOption = Annotated[str, typer.Option("--url", help="the running local hotline")]
+
+
+@app.command()
+def local(
+    port: Annotated[int, typer.Option(help="port on 127.0.0.1 (0 picks a free one)")] = 3000,
+    directory: Annotated[
+        Path | None,
+        typer.Option(help="phonenumber.json to use instead of tests/events/phonenumber.json"),
+    ] = None,
+    answer_window: Annotated[
+        int | None,
+        typer.Option(help="seconds the receiver has to answer (template default otherwise)"),
+    ] = None,
+    members: Annotated[
+        Path | None, typer.Option(help="members of the benefits line (JSON or CSV)")
+    ] = None,
+    benefits: Annotated[
+        Path | None, typer.Option(help="PINs and campaign URLs of the benefits line")
+    ] = None,
+) -> None:
+    """Run the whole hotline here: no AWS account, no Docker. Ctrl-C stops it."""
+    from hotline_core.directory import DirectoryError, parse_directory
+
+    raw: bytes | None = None
+    if directory is not None:
+        try:
+            raw = directory.read_bytes()
+            parse_directory(raw)
+        except OSError as exc:
+            where = escape(str(directory))
+            err.print(f"[red]cannot read the directory {where}: {exc.strerror}[/red]")
+            raise typer.Exit(2) from exc
+        except DirectoryError as exc:
+            err.print(f"[red]bad directory {escape(str(directory))}: {escape(str(exc))}[/red]")
+            raise typer.Exit(2) from exc
+    seeds = {
+        kind: _read_rows(kind, path)
+        for kind, path in (("members", members), ("benefits", benefits))
+        if path
+    }
+    if answer_window is not None and not 30 <= answer_window <= 3600:
+        err.print("[red]--answer-window must be between 30 and 3600 seconds[/red]")
+        raise typer.Exit(2)
+
+    _offline_aws()
+    from hotline_tools.local.server import LocalServer
+
+    try:
+        server = LocalServer(
+            port=port,
+            directory=raw,
+            answer_window=answer_window,
+            members=seeds.get("members"),
+            benefits=seeds.get("benefits"),
+        )
+    except OSError as exc:
+        err.print(f"[red]cannot listen on 127.0.0.1:{port}: {exc.strerror}[/red]")
+        raise typer.Exit(1) from exc
+
+    stopping = threading.Event()
+
+    def _terminate(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        server.serve_in_background()
+        err.print(f"starting the local hotline on {server.url} …")
+        server.provision()
+        _print_ready(server)
+        while not stopping.wait(3600):
+            pass
+    except KeyboardInterrupt:
+        err.print("stopping …")
+    finally:
+        server.stop()
+
+
+def _offline_aws() -> None:
+    """The local runtime never talks to AWS: fake credentials, the template's region."""
+    from hotline_tools.local.template import REGION
+
+    os.environ.pop("AWS_PROFILE", None)
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_SESSION_TOKEN": "local",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "AWS_MAX_ATTEMPTS": "1",
+        }
+    )
+
+
+def _print_ready(server: Any) -> None:
+    table = Table(title="people in the directory")
+    table.add_column("name")
+    table.add_column("phone")
+    table.add_column("lang")
+    for person in server.people():
+        table.add_row(*(escape(person[k]) for k in ("name", "phone", "lang")))
+    console.print(table)
+    lines = ", ".join(f"{name} {number}" for name, number in server.engine.lines.items())
+    console.print(f"lines: {lines}")
+    console.print(f"[bold green]ready[/bold green]: open {server.url}/  (Ctrl-C stops)")
+
+
+@app.command()
+def call(
+    caller: Annotated[str, typer.Argument(metavar="FROM", help="the calling number, +81…")],
+    digits: Annotated[str, typer.Option(help="keys pressed as the flow asks, e.g. 1234#")] = "",
+    line: Annotated[str, typer.Option(help="hotline or benefits")] = "hotline",
+    url: UrlOption = DEFAULT_URL,
+) -> None:
+    """Call a line of the running local hotline and print what it says."""
+    body: dict[str, Any] = {"from": caller, "line": line}
+    if digits:
+        body["digits"] = digits
+    result = _request(url, "POST", "/_local/calls", body)
+    console.print(f"[dim]contact {result.get('contact_id', '?')}[/dim]")
+    prompts = result.get("prompts") or []
+    if not prompts:
+        console.print("[yellow](the line said nothing)[/yellow]")
+    for prompt in prompts:
+        console.print(f"🔊 {escape(prompt)}")
+    attributes = result.get("attributes") or {}
+    if attributes:
+        shown = ", ".join(f"{k}={v}" for k, v in sorted(attributes.items()))
+        console.print(f"[dim]attributes: {escape(shown)}[/dim]")
+
+
+@app.command()
+def sms(
+    to: Annotated[str | None, typer.Option(help="only messages to this number")] = None,
+    url: UrlOption = DEFAULT_URL,
+) -> None:
+    """List the SMS the running local hotline has sent, oldest first."""
+    path = "/_local/sms" + (f"?to={quote(to)}" if to else "")
+    messages = _request(url, "GET", path)
+    if not messages:
+        console.print("no SMS yet" + (f" to {to}" if to else ""))
+        return
+    table = Table(show_lines=True)
+    table.add_column("to", no_wrap=True)
+    table.add_column("sent_at", no_wrap=True)
+    table.add_column("body", overflow="fold")
+    for message in messages:
+        table.add_row(*(escape(str(message[k])) for k in ("to", "sent_at", "body")))
+    console.print(table)
+
+
+def _request(base: str, method: str, path: str, body: Any = None) -> Any:
+    if not base.startswith(("http://", "https://")):
+        err.print(f"[red]--url must be an http(s) URL, not {escape(base)}[/red]")
+        raise typer.Exit(2)
+    data = None if body is None else json.dumps(body).encode("utf-8")
+    request = urllib.request.Request(  # noqa: S310 - a URL the user gave, http(s) checked
+        base.rstrip("/") + path,
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json"} if data is not None else {},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            return json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        detail = exc.read().decode("utf-8", "replace")
+        with contextlib.suppress(ValueError, AttributeError):
+            detail = json.loads(detail).get("error", detail)
+        err.print(f"[red]{exc.code}: {escape(str(detail))}[/red]")
+        raise typer.Exit(1) from exc
+    except (urllib.error.URLError, ConnectionError) as exc:
+        err.print(f"[red]no local hotline at {escape(base)}; start it with `make run`[/red]")
+        raise typer.Exit(1) from exc
+
+
+def _read_rows(kind: str, path: Path) -> bytes:
+    """The file's bytes once every row is valid; else every problem, and exit 2."""
+    from hotline_tools.rows import RowsInvalid, parse_rows
+
+    try:
+        data = path.read_bytes()
+        parse_rows(kind, data)
+    except OSError as exc:
+        err.print(f"[red]cannot read {escape(str(path))}: {exc.strerror}[/red]")
+        raise typer.Exit(2) from exc
+    except RowsInvalid as exc:
+        for problem in exc.problems:
+            err.print(f"[red]{escape(str(path))}: {escape(problem)}[/red]")
+        raise typer.Exit(2) from exc
+    return data
+
+
+# The second line's data tools (members, benefits) live with their importer.
+from hotline_tools.importer import benefits_app, members_app  # noqa: E402
+
+app.add_typer(members_app, name="members")
+app.add_typer(benefits_app, name="benefits")
+
+
+def main() -> None:  # pragma: no cover - `python -m hotline_tools.cli`
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

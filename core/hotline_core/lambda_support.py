@@ -19,6 +19,7 @@ from hotline_core import clock
 from hotline_core.adapters.bus import EventBridgePublisher
 from hotline_core.adapters.directory_source import S3Directory
 from hotline_core.adapters.idempotency import OnceOnlySms
+from hotline_core.adapters.retry import RetryingSms
 from hotline_core.adapters.sms import EndUserMessagingSms, SnsSms
 from hotline_core.adapters.store import DynamoRequestStore
 from hotline_core.adapters.timer import SchedulerAnswerTimer
@@ -76,12 +77,15 @@ class Deps:
 
     @functools.cached_property
     def sms(self) -> SmsSender:
+        provider: SmsSender
         if self.settings.sms_provider == "end-user-messaging":
-            return EndUserMessagingSms(
+            provider = EndUserMessagingSms(
                 client("pinpoint-sms-voice-v2"),
                 origination_identity=self.settings.sms_origination_identity or None,
             )
-        return SnsSms(client("sns"))
+        else:
+            provider = SnsSms(client("sns"))
+        return RetryingSms(provider)
 
     @functools.cached_property
     def once_only_sms(self) -> OnceOnlySms:

@@ -86,3 +86,41 @@ def test_put_events_succeeds_on_a_retry_after_a_failed_entry():
         stub.add_response("put_events", {"FailedEntryCount": 0, "Entries": [{"EventId": "e"}]})
         EventBridgePublisher(client, "bus").publish(_timed_out(), correlation_id="r-1")
         stub.assert_no_pending_responses()
+
+
+def test_sms_throttling_is_retried_with_backoff_then_sent():
+    from hotline_core.adapters.retry import RetryingSms
+
+    client = boto3.client("pinpoint-sms-voice-v2", region_name=REGION)
+    delays: list[float] = []
+    with Stubber(client) as stub:
+        stub.add_client_error("send_text_message", "ThrottlingException", http_status_code=429)
+        stub.add_client_error("send_text_message", "InternalServerException", http_status_code=500)
+        stub.add_response("send_text_message", {"MessageId": "m-1"})
+        RetryingSms(EndUserMessagingSms(client), sleep=delays.append).send("+819011112222", "x")
+        stub.assert_no_pending_responses()
+    assert len(delays) == 2
+    assert 0 <= delays[0] <= 0.2 and 0 <= delays[1] <= 0.4  # exponential ceilings, jittered
+
+
+def test_sms_retries_give_up_and_raise_so_the_event_reaches_the_dead_letter_queue():
+    from hotline_core.adapters.retry import RetryingSms
+
+    client = boto3.client("pinpoint-sms-voice-v2", region_name=REGION)
+    with Stubber(client) as stub:
+        for _ in range(4):
+            stub.add_client_error("send_text_message", "ThrottlingException", http_status_code=429)
+        with pytest.raises(client.exceptions.ThrottlingException):
+            RetryingSms(EndUserMessagingSms(client), sleep=lambda _: None).send("+8190", "x")
+        stub.assert_no_pending_responses()
+
+
+def test_a_permanent_sms_error_is_not_retried():
+    from hotline_core.adapters.retry import RetryingSms
+
+    client = boto3.client("pinpoint-sms-voice-v2", region_name=REGION)
+    with Stubber(client) as stub:
+        stub.add_client_error("send_text_message", "ValidationException", http_status_code=400)
+        with pytest.raises(client.exceptions.ValidationException):
+            RetryingSms(EndUserMessagingSms(client), sleep=lambda _: None).send("+8190", "x")
+        stub.assert_no_pending_responses()

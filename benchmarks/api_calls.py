@@ -1,0 +1,343 @@
+"""AWS API calls per conversation and Lambda invocations per call, counted at the botocore
+level while the local runtime (`LocalHotline`, the template in moto, the real handlers) plays
+each conversation.
+
+A `before-parameter-build` handler is added to botocore's built-in handlers, so every client
+any session creates reports every operation it is about to call. Only calls made inside a
+handler invocation count (the runtime's FunctionHost sets `AWS_LAMBDA_FUNCTION_NAME` for the
+invocation); the runtime's own bookkeeping (queues, schedules, the SMS record) is excluded.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections import Counter
+from contextlib import contextmanager
+from typing import Any
+
+from benchmarks.common import DEFAULT_BASE, MIZUKI, TAKUMI, ok, table
+
+FORM = {"content-type": "application/x-www-form-urlencoded"}
+TARGET_ACCEPTED = 12
+
+ORIGINAL = {
+    "accepted": [
+        ("contact flow Lambda", "S3 GetObject", "read the directory (every call)"),
+        ("contact flow Lambda", "DynamoDB PutItem", "store the request"),
+        ("contact flow Lambda", "SQS SendMessage", "the timer: a delayed message"),
+        ("contact flow Lambda", "SNS Publish", "text the receiver the link"),
+        ("accept Lambda", "DynamoDB GetItem", "read the request on the tap"),
+        ("accept Lambda", "DynamoDB UpdateItem", "mark it accepted"),
+        ("accept Lambda", "SNS Publish", "text the caller"),
+        ("timer Lambda", "DynamoDB GetItem", "the delayed message arrives: already answered"),
+    ],
+    "timed out": [
+        ("contact flow Lambda", "S3 GetObject", "read the directory (every call)"),
+        ("contact flow Lambda", "DynamoDB PutItem", "store the request"),
+        ("contact flow Lambda", "SQS SendMessage", "the timer: a delayed message"),
+        ("contact flow Lambda", "SNS Publish", "text the receiver the link"),
+        ("timer Lambda", "DynamoDB GetItem", "the delayed message arrives: read the request"),
+        ("timer Lambda", "DynamoDB UpdateItem", "mark it timed out"),
+        ("timer Lambda", "SNS Publish", "text the caller"),
+    ],
+}
+
+
+class ApiCallCounter:
+    """Records (phase, function, service, operation, why) for every API call a handler makes."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, str]] = []
+        self.phase = ""
+        self.names: dict[str, str] = {}  # physical function name → logical id
+        self._lock = threading.Lock()
+        self.installed = False
+
+    def install(self) -> None:
+        """Before any boto3 session exists (moto resets the default one on start)."""
+        import botocore.handlers
+
+        if not self.installed:
+            botocore.handlers.BUILTIN_HANDLERS.append(("before-parameter-build", self._record))
+            self.installed = True
+
+    def _record(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        function = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
+        if not function:
+            return
+        service = model.service_model.service_id
+        logical = self.names.get(function, function)
+        with self._lock:
+            self.calls.append(
+                {
+                    "phase": self.phase,
+                    "function": logical,
+                    "call": f"{service} {model.name}",
+                    "why": why(logical, model.name, params),
+                }
+            )
+
+    @contextmanager
+    def during(self, phase: str) -> Any:
+        self.phase = phase
+        try:
+            yield
+        finally:
+            self.phase = ""
+
+
+def _key(params: dict[str, Any]) -> str:
+    item = params.get("Key") or params.get("Item")
+    if not isinstance(item, dict):
+        return ""
+    return str(item.get("pk", {}).get("S", "")).split("#", 1)[0]
+
+
+def why(function: str, operation: str, params: dict[str, Any]) -> str:
+    """Why this call is needed, from what the call carries."""
+    table_name = params.get("TableName", "")
+    idempotency = table_name and table_name == os.environ.get("IDEMPOTENCY_TABLE_NAME")
+    if idempotency:
+        purpose = "`invite#<request>`" if function.startswith("Invite") else "`outcome#<request>`"
+        if operation == "PutItem":
+            return f"idempotency: claim {purpose} as IN_PROGRESS (a duplicate delivery stops here)"
+        if operation == "UpdateItem":
+            return "idempotency: mark the record COMPLETED (a later duplicate sends nothing)"
+        return f"idempotency: {operation}"
+    key = _key(params)
+    reasons = {
+        ("GetObject", ""): "read `phonenumber.json` (cached for the container's life)",
+        ("TransactWriteItems", ""): (
+            "create the request (`REQ#`) and its link (`LINK#`) in one conditional transaction"
+        ),
+        ("GetItem", "LINK"): "resolve the link: token hash → request id (and expiry)",
+        ("GetItem", "REQ"): "read the request the link points to",
+        ("Publish", ""): "send the SMS (SNS)",
+        ("SendTextMessage", ""): "send the SMS (End User Messaging)",
+        ("CreateSchedule", ""): "start the one-shot answer timer (`answer-<request>`)",
+        ("DeleteSchedule", ""): "cancel the answer timer, so it never fires",
+    }
+    if operation == "UpdateItem" and key == "REQ":
+        values = params.get("ExpressionAttributeValues", {})
+        to = "accepted" if ":accepted" in values else "refused"
+        reason = values.get(":reason", {}).get("S", "")
+        return f"the state change: one conditional write `inquiry → {to}`" + (
+            f" ({reason})" if reason else ""
+        )
+    if operation == "PutEvents":
+        event = (params.get("Entries") or [{}])[0].get("DetailType", "an event")
+        return f"publish `{event}` on the bus"
+    return reasons.get((operation, key), reasons.get((operation, ""), operation))
+
+
+def _link_path(body: str) -> str:
+    url = re.search(r"https?://\S+", body)
+    assert url, f"no link in {body!r}"
+    return "/" + url.group(0).split("/", 3)[3]
+
+
+def play(engine: Any, counter: ApiCallCounter, kind: str, *, open_page: bool = True) -> dict:
+    """One conversation: Takumi calls; Mizuki opens the link and says yes, or no, or nothing
+    for longer than the answer window."""
+    counter.calls.clear()
+    with counter.during("call"):
+        answer = engine.call(TAKUMI)
+    invite = engine.sms(MIZUKI)[-1]["body"]
+    path = _link_path(invite)
+    if kind in ("accepted", "declined"):
+        if open_page:
+            with counter.during("GET the page"):
+                engine.http("GET", path)
+        word = "yes" if kind == "accepted" else "no"
+        with counter.during(f"POST answer={word}"):
+            engine.http("POST", path, body=f"answer={word}".encode(), headers=FORM)
+    with counter.during("answer window passes"):
+        engine.advance(int(engine.template.parameters.get("AnswerWindowSeconds", 120)) + 61)
+    told = engine.sms(TAKUMI)[-1]["body"]
+    return {
+        "kind": kind,
+        "lambda_invocations": answer["lambda_invocations"],
+        "calls": list(counter.calls),
+        "invite": invite,
+        "told": told,
+    }
+
+
+def start_engine(counter: ApiCallCounter) -> Any:
+    counter.install()
+    from hotline_tools.local.engine import LocalHotline
+
+    engine = LocalHotline(base_url=DEFAULT_BASE).start()
+    counter.names = {fn.arn.rsplit(":", 1)[1]: lid for lid, fn in engine.stack.functions.items()}
+    return engine
+
+
+def flow_invocations(engine: Any) -> dict[str, Any]:
+    """Lambda invocations the hotline contact flow makes per call (Connect bills each, and
+    each is latency the caller hears)."""
+    registered = engine.call(TAKUMI)["lambda_invocations"]
+    unknown = engine.call("+819099998888")["lambda_invocations"]
+    return {
+        "registered": registered,
+        "unregistered": unknown,
+        "original": 2,
+        "target_met": registered <= 1 and unknown <= 1,
+    }
+
+
+def measure(engine: Any | None = None, counter: ApiCallCounter | None = None) -> dict[str, Any]:
+    counter = counter or ApiCallCounter()
+    own = engine is None
+    engine = engine or start_engine(counter)
+    try:
+        kinds = ("accepted", "timed out", "declined")
+        cold = {k: play(engine, counter, k) for k in kinds}  # warm-up: every function loaded
+        warm = {k: play(engine, counter, k) for k in kinds}
+        no_page = play(engine, counter, "accepted", open_page=False)
+        flow = flow_invocations(engine)
+    finally:
+        if own:
+            engine.stop()
+    cold_only: Counter[tuple[str, str, str]] = Counter()
+    for k in kinds:
+        signature = Counter((c["function"], c["call"], c["why"]) for c in cold[k]["calls"])
+        signature.subtract(Counter((c["function"], c["call"], c["why"]) for c in warm[k]["calls"]))
+        cold_only |= +signature
+    accepted = len(warm["accepted"]["calls"])
+    return {
+        "warm": warm,
+        "cold_only": sorted(cold_only),
+        "accepted_without_page": len(no_page["calls"]),
+        "counts": {k: len(v["calls"]) for k, v in warm.items()},
+        "original_counts": {k: len(v) for k, v in ORIGINAL.items()},
+        "flow": flow,
+        "target_met": accepted <= TARGET_ACCEPTED,
+        "live_bodies": {"invite": warm["accepted"]["invite"], "told": warm["accepted"]["told"]},
+    }
+
+
+def render_flow(f: dict[str, Any]) -> str:
+    return "\n".join(
+        [
+            "## 2. Lambda invocations in the contact flow per call",
+            "",
+            "`lambda_invocations` reported by the local runtime's contact-flow interpreter "
+            "running `contact_flow/hotline.json` (the flow the template deploys) for one call.",
+            "",
+            table(
+                ["call", "Hotline", "original design", "target", "met"],
+                [
+                    [
+                        "registered caller",
+                        f["registered"],
+                        f["original"],
+                        1,
+                        ok(f["registered"] <= 1),
+                    ],
+                    ["unregistered caller", f["unregistered"], "—", 1, ok(f["unregistered"] <= 1)],
+                ],
+            ),
+            "",
+        ]
+    )
+
+
+CUTS = [
+    (
+        "the GET page's 2 reads (`LINK#` then `REQ#`)",
+        "1–2",
+        "store the request's names and status on the link item (or use a GSI) and read one "
+        "item; or render the page without state, since the POST re-reads anyway",
+    ),
+    (
+        "the POST's 2 reads before its conditional write",
+        "1–2",
+        "the conditional UpdateItem already returns the request (`ALL_NEW` / `ALL_OLD`): "
+        "only the token → request id read is needed (none if the link item is the key)",
+    ),
+    (
+        "the idempotency records (2 per SMS: PutItem IN_PROGRESS + UpdateItem COMPLETED)",
+        2,
+        "one conditional PutItem per SMS (`attribute_not_exists`) before sending: at most "
+        "once, at the price of never resending after a crash between the put and the send",
+    ),
+]
+
+
+def render(r: dict[str, Any]) -> str:
+    counts, orig = r["counts"], r["original_counts"]
+    out = [
+        "## 3. AWS API calls per conversation",
+        "",
+        "Counted at the botocore level (a `before-parameter-build` handler in botocore's "
+        "built-in handlers, so every client reports every operation) while the local runtime "
+        "plays the conversation with the real handlers against moto. Only calls made inside "
+        "a handler invocation count (the runtime's own queue/schedule bookkeeping does not). "
+        "Each conversation is played on a warm runtime, after one warm-up conversation of "
+        "the same kind; the accepted and declined conversations include opening the page "
+        "(GET) before answering (POST).",
+        "",
+        table(
+            ["conversation", "Hotline", "original design", "target", "met"],
+            [
+                [
+                    "accepted",
+                    counts["accepted"],
+                    orig["accepted"],
+                    f"≤ {TARGET_ACCEPTED}",
+                    ok(r["target_met"]),
+                ],
+                [
+                    "accepted, answered without opening the page",
+                    r["accepted_without_page"],
+                    orig["accepted"],
+                    "—",
+                    "",
+                ],
+                ["timed out", counts["timed out"], orig["timed out"], "—", ""],
+                ["declined", counts["declined"], "—", "—", ""],
+            ],
+        ),
+        "",
+        "**Once per cold start** (not in the figures above): "
+        + ("; ".join(f"{f}: {c} — {w}" for f, c, w in r["cold_only"]) if r["cold_only"] else "none")
+        + ". The original read the directory from S3 on every call.",
+        "",
+    ]
+    for kind in ("accepted", "timed out", "declined"):
+        rows = [
+            [i, c["phase"], c["function"], c["call"], c["why"]]
+            for i, c in enumerate(r["warm"][kind]["calls"], 1)
+        ]
+        out += [f"**{kind}** ({len(rows)} calls)", ""]
+        out += [table(["#", "step", "function", "call", "why"], rows), ""]
+    for kind, calls in ORIGINAL.items():
+        out += [f"**The original design, {kind}** ({len(calls)} calls, from its code)", ""]
+        out += [
+            table(
+                ["#", "function", "call", "why"],
+                [[i, *c] for i, c in enumerate(calls, 1)],
+            ),
+            "",
+        ]
+    over = counts["accepted"] - TARGET_ACCEPTED
+    verdict = (
+        f"**Over target by {over}** for an accepted conversation"
+        if over > 0
+        else "Within target for an accepted conversation"
+    )
+    out += [
+        f"{verdict}. Where the extra calls go, compared with the original: the choreography "
+        "(a `PutEvents` per transition, and one consumer per side effect), exactly-once SMS "
+        "(2 idempotency writes per text), the timer's cancel, and the answer page's reads. "
+        "Calls that could be cut (product code was not changed for this report):",
+        "",
+        table(
+            ["what", "calls saved per accepted conversation", "how"],
+            [[w, n, h] for w, n, h in CUTS],
+        ),
+        "",
+    ]
+    return "\n".join(out)

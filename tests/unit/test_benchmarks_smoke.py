@@ -1,0 +1,26 @@
+"""The benchmarks' count figures (not timings) meet their targets: SMS segments and Lambda
+invocations per call. Runs the same code `make bench` runs, without the slow parts."""
+
+from __future__ import annotations
+
+from benchmarks import api_calls, segments
+
+
+def test_segment_and_flow_invocation_figures_meet_their_targets():
+    # tests/conftest.py already points every client at fake credentials; no global changes.
+    seg = segments.measure()
+    assert seg["headline"]["ja_invite_default"] <= 2
+    assert seg["headline"]["ja_invite_short"] == 1
+    assert seg["headline"]["caller_max"] == 1
+    assert all(seg["targets"].values())
+    assert "## 1. SMS segments" in segments.render(seg)
+
+    counter = api_calls.ApiCallCounter()
+    engine = api_calls.start_engine(counter)
+    try:
+        flow = api_calls.flow_invocations(engine)
+    finally:
+        engine.stop()
+    assert flow["registered"] == 1
+    assert flow["unregistered"] <= 1
+    assert flow["target_met"]

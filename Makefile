@@ -73,6 +73,7 @@ schemas: setup
 
 flows: setup
 	$(BIN)/python scripts/embed_flows.py --check
+	$(BIN)/python scripts/embed_schemas.py --check
 
 bench: setup
 	$(BIN)/python -m benchmarks.run

@@ -1,17 +1,20 @@
-"""On `Accepted` or `Declined`: cancel the answer timer; it may already have fired, which
-is fine. A timer that still fires after an answer re-announces it (see answer_timer)."""
+"""On `Accepted`, `Declined` or `MutualCallMatched`: cancel the answer timer; it may already
+have fired, which is fine. A timer that still fires after an answer re-announces it (see
+answer_timer)."""
 
 from __future__ import annotations
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from hotline_core import service
-from hotline_core.events import Accepted, Declined
+from hotline_core.events import Accepted, Declined, MutualCallMatched
 from hotline_core.lambda_support import Deps, consumer, logger, metrics
 
 
-@consumer(Accepted, Declined, does="cancel the answer timer", needs=("SCHEDULE_GROUP",))
-def handler(event: Accepted | Declined, deps: Deps) -> None:
+@consumer(
+    Accepted, Declined, MutualCallMatched, does="cancel the answer timer", needs=("SCHEDULE_GROUP",)
+)
+def handler(event: Accepted | Declined | MutualCallMatched, deps: Deps) -> None:
     cancelled = service.cancel_timer(event, deps.timer)
     logger.info("answer timer", timer_cancelled=cancelled)
     metrics.add_metric(name="TimersCancelled", unit=MetricUnit.Count, value=int(cancelled))

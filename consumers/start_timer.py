@@ -1,5 +1,6 @@
-"""On `CallRequested`: start the one-shot answer timer (named after the request, so a
-duplicate delivery finds it already there)."""
+"""On `CallRequested`: start the one-shot answer timer, once per request. The schedule is named
+after the request, so a concurrent duplicate finds it there; the claim also stops a duplicate
+that arrives after the schedule fired or was cancelled from starting a second timer."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from hotline_core import service
 from hotline_core.events import CallRequested
 from hotline_core.lambda_support import Deps, consumer, logger, metrics
 
-NEEDS = ("SCHEDULE_GROUP", "TIMER_TARGET_ARN", "SCHEDULER_ROLE_ARN")
+NEEDS = ("SCHEDULE_GROUP", "TIMER_TARGET_ARN", "SCHEDULER_ROLE_ARN", "IDEMPOTENCY_TABLE_NAME")
 
 
 @consumer(CallRequested, does="start the answer timer", needs=NEEDS)
 def handler(event: CallRequested, deps: Deps) -> None:
-    started = service.start_timer(event, deps.timer)
-    logger.info("answer timer", timer_started=started)
-    metrics.add_metric(name="TimersStarted", unit=MetricUnit.Count, value=int(started))
+    started = deps.once_only.do(
+        f"timer#{event.request_id}", lambda: service.start_timer(event, deps.timer)
+    )
+    logger.info("answer timer", timer_started=bool(started))
+    metrics.add_metric(name="TimersStarted", unit=MetricUnit.Count, value=int(bool(started)))

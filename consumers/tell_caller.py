@@ -1,11 +1,12 @@
-"""On `Accepted`, `Declined` or `TimedOut`: text the caller how it went (once per outcome)."""
+"""On `Accepted`, `Declined` or `TimedOut`: text the caller how it went (once per outcome).
+On `MutualCallMatched`: text both people the other's number (once each)."""
 
 from __future__ import annotations
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from hotline_core import service
-from hotline_core.events import Accepted, Declined, TimedOut
+from hotline_core.events import Accepted, Declined, MutualCallMatched, TimedOut
 from hotline_core.lambda_support import Deps, consumer, metrics
 
 
@@ -13,10 +14,11 @@ from hotline_core.lambda_support import Deps, consumer, metrics
     Accepted,
     Declined,
     TimedOut,
+    MutualCallMatched,
     does="text the caller the outcome",
     needs=("IDEMPOTENCY_TABLE_NAME",),
 )
-def handler(event: Accepted | Declined | TimedOut, deps: Deps) -> None:
+def handler(event: Accepted | Declined | TimedOut | MutualCallMatched, deps: Deps) -> None:
     service.tell_caller(event, deps.once_only_sms)
     late = isinstance(event, Accepted) and event.late
     metrics.add_metric(name="CallerTold", unit=MetricUnit.Count, value=1)

@@ -40,6 +40,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
         request_id=timer.request_id, store=deps.store, bus=deps.bus, now=now()
     )
     if outcome is Outcome.APPLIED:
-        metrics.add_metric(name="TimedOut", unit=MetricUnit.Count, value=1)
+        # Not "TimedOut": TellCaller counts that one when it tells the caller.
+        metrics.add_metric(name="AnswerWindowsClosed", unit=MetricUnit.Count, value=1)
     logger.info("answer window closed", outcome=outcome.value)
     return {"outcome": outcome.value}

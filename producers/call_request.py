@@ -1,8 +1,11 @@
 """Amazon Connect → identify the caller, create the request (`inquiry`), publish
-`CallRequested`; answers the flow with a flat string map, in one invocation."""
+`CallRequested`; answers the flow with a flat string map. One invocation for two people;
+more when the flow must ask for a PIN or a menu choice (`step`), each carrying the answer
+back in `Details.Parameters`. The PIN is never logged."""
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 from typing import Any
 
@@ -10,14 +13,20 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from hotline_core import service
+from hotline_core.adapters.benefits_store import DynamoAttemptGuard
 from hotline_core.connect import ConnectContactEvent
 from hotline_core.directory import DirectoryError
-from hotline_core.lambda_support import Deps, logger, metrics, now
+from hotline_core.lambda_support import Deps, client, logger, metrics, now
 from hotline_core.phone import mask_phone
 from hotline_core.settings import Settings
 
 NEEDS = ("DIRECTORY_BUCKET", "LINK_BASE_URL")
 _deps: Deps | None = None
+
+
+@functools.cache
+def _guard(table_name: str) -> DynamoAttemptGuard | None:
+    return DynamoAttemptGuard(client("dynamodb"), table_name) if table_name else None
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -43,9 +52,31 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
         link_base_url=deps.settings.link_base_url,
         store=deps.store,
         bus=deps.bus,
+        call=service.CallInput.from_parameters(contact.parameters),
+        guard=_guard(deps.settings.attempts_table_name),
     )
-    metrics.add_metric(name="Calls", unit=MetricUnit.Count, value=1)
+    first = not contact.parameters.get("asked")
+    metrics.add_metric(name="Calls" if first else "FollowUpSteps", unit=MetricUnit.Count, value=1)
     if not answer.registered:
         metrics.add_metric(name="UnknownCallers", unit=MetricUnit.Count, value=1)
-    logger.info("call handled", registered=answer.registered, request_created=answer.created)
+    if answer.outcome in _METRICS:
+        metrics.add_metric(name=_METRICS[answer.outcome], unit=MetricUnit.Count, value=1)
+    logger.info(
+        "call handled",
+        registered=answer.registered,
+        request_created=answer.created,
+        step=answer.step,
+        outcome=answer.outcome,
+    )
     return answer.as_connect_map()
+
+
+_METRICS = {
+    "repeat": "RepeatCalls",
+    "mutual": "MutualCalls",
+    "quiet": "QuietHoursCalls",
+    "pin_wrong": "HotlinePinFailures",
+    "pin_locked": "HotlineLockouts",
+    "no_choice": "MenuAbandoned",
+    "no_circle": "UnknownHotlineNumbers",
+}

@@ -23,7 +23,8 @@ E164_PATTERN = r"^\+[1-9]\d{6,14}$"
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Schemas are built on first use: a handler pays only for the events it handles.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Party(_Model):
@@ -78,6 +79,17 @@ class TimedOut(EventData):
     timed_out_at: AwareDatetime
 
 
+class MutualCallMatched(EventData):
+    """The receiver of an open request called the hotline for its caller: both want to talk.
+    The request (the first caller's) is settled as accepted; both get the other's number."""
+
+    detail_type: ClassVar[str] = "MutualCallMatched"
+    request_id: str = Field(min_length=1)
+    caller: Party
+    receiver: Party
+    matched_at: AwareDatetime
+
+
 class BenefitRequested(EventData):
     detail_type: ClassVar[str] = "BenefitRequested"
     member_id: str = Field(min_length=1)
@@ -108,6 +120,7 @@ ALL_EVENTS: tuple[type[EventData], ...] = (
     Accepted,
     Declined,
     TimedOut,
+    MutualCallMatched,
     BenefitRequested,
 )
 BY_DETAIL_TYPE: dict[str, type[EventData]] = {e.detail_type: e for e in ALL_EVENTS}

@@ -29,6 +29,14 @@ _TEXTS: dict[str, dict[Lang, str]] = {
         "ja": "{receiver}さんは今は話せないようです。連絡を待ってください",
         "en": "{receiver} can't talk right now; wait for their call",
     },
+    "mutual_first": {
+        "ja": "{other}さんもあなたと話したいそうです。{phone} に電話してください",
+        "en": "{other} wants to talk to you too. Call {phone}",
+    },
+    "mutual_second": {
+        "ja": "{other}さんもあなたと話したいそうです。{other}さんから電話が来ます（{phone}）",
+        "en": "{other} wants to talk to you too and will call you ({phone})",
+    },
     "benefit": {
         "ja": "キャンペーンページ: {url}",
         "en": "Your campaign page: {url}",
@@ -42,7 +50,54 @@ _TEXTS: dict[str, dict[Lang, str]] = {
         "ja": "この電話番号は登録されていません。",
         "en": "This phone is not registered.",
     },
+    "prompt_no_circle": {
+        "ja": "この番号は現在使われていません。",
+        "en": "This number is not in service.",
+    },
+    "prompt_choose": {
+        "ja": "話したい相手の番号を押してください。{menu}。",
+        "en": "Press the number of who you want to talk to. {menu}.",
+    },
+    "prompt_choose_again": {
+        "ja": "番号が正しくありません。話したい相手の番号を押してください。{menu}。",
+        "en": "That is not on the list. Press the number of who you want to talk to. {menu}.",
+    },
+    "prompt_pin": {
+        "ja": "暗証番号を入力し、最後にシャープを押してください。",
+        "en": "Enter your PIN, then press hash.",
+    },
+    "prompt_pin_again": {
+        "ja": "暗証番号が違います。もう一度入力し、最後にシャープを押してください。",
+        "en": "Wrong PIN. Enter it again, then press hash.",
+    },
+    "prompt_locked": {
+        "ja": "暗証番号の誤りが続いたため、しばらくご利用いただけません。",
+        "en": "Too many wrong PINs. Please try again later.",
+    },
+    "prompt_goodbye": {
+        "ja": "お電話ありがとうございました。失礼いたします。",
+        "en": "Thank you for calling. Goodbye.",
+    },
+    "prompt_waiting": {
+        "ja": "{receiver}さんの返事をまだ待っています。電話を切ってお待ちください。",
+        "en": "Still waiting for {receiver} to answer. Please hang up and wait.",
+    },
+    "prompt_mutual": {
+        "ja": "{receiver}さんもあなたと話したがっています。SMSで番号をお送りします。",
+        "en": "{receiver} wants to talk to you too. I'll text you both.",
+    },
+    "prompt_quiet": {
+        "ja": "{receiver}さんは{until}までおやすみ時間です。そのあとでおかけ直しください。",
+        "en": "{receiver} is in quiet hours until {until}. Please call again after that.",
+    },
 }
+
+MENU_SEPARATOR: dict[Lang, str] = {"ja": "、", "en": ", "}
+
+
+def menu(names: list[str], lang: Lang) -> str:
+    """The spoken menu, in directory order: "1: ミズキ、2: ハルト"."""
+    return MENU_SEPARATOR[lang].join(f"{i}: {name}" for i, name in enumerate(names, start=1))
 
 
 def text(key: str, lang: Lang, **values: str) -> str:

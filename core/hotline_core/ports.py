@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Protocol
 
 from hotline_core.events import EventData
-from hotline_core.requests import CallRequest, Link, Transition
+from hotline_core.requests import CallRequest, Creation, Link, Transition
 
 
 class RequestStore(Protocol):
-    def create(self, request: CallRequest, link: Link) -> bool:
-        """Store a new request in `inquiry` and its link; False when it already exists."""
+    def create(self, request: CallRequest, link: Link, *, settled: Iterable[str] = ()) -> Creation:
+        """Store a new request in `inquiry`, its link and its caller → receiver pair item,
+        unless a request either way between the two may still be waiting (its id is in the
+        answer; ids in `settled` are known to be answered and do not block)."""
 
     def discard(self, request: CallRequest, link: Link) -> None:
         """Undo `create` (only while nobody can have seen the request)."""
 
     def get(self, request_id: str) -> CallRequest | None: ...
+
+    def get_many(self, request_ids: Iterable[str]) -> dict[str, CallRequest]: ...
+
+    def open_request(self, caller_phone: str, receiver_phone: str) -> CallRequest | None:
+        """The newest request from caller to receiver (maybe settled), or None."""
+
+    def accept_mutual(self, request_id: str, now: datetime) -> Transition: ...
 
     def find_by_link(self, token_hash: str, now: datetime) -> CallRequest | None:
         """The request a link points to; raises LinkExpired for an expired link."""

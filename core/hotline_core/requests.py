@@ -51,10 +51,15 @@ class CallRequest:
     reason: Reason | None = None
     late: bool = False
     answered_at: datetime | None = None
+    mutual: bool = False  # accepted because the receiver called the caller back
 
     @property
     def open(self) -> bool:
         return self.status is Status.INQUIRY
+
+    def waiting(self, now: datetime) -> bool:
+        """Still asking the receiver: in `inquiry` and inside the answer window."""
+        return self.open and now < self.answer_by
 
     def accepted(self, now: datetime) -> CallRequest:
         late = self.status is Status.REFUSED
@@ -78,6 +83,28 @@ class Transition:
     @property
     def applied(self) -> bool:
         return self.outcome is Outcome.APPLIED
+
+
+class CreateOutcome(StrEnum):
+    CREATED = "created"
+    ALREADY_CREATED = "already_created"  # Connect invoked us again for the same contact
+    PAIR_BLOCKED = "pair_blocked"  # a pair item each way may still be open: see its ids
+
+
+@dataclass(frozen=True)
+class Creation:
+    outcome: CreateOutcome
+    mine: str | None = None  # the request id in OPEN#<caller>#<receiver>, when it blocked
+    theirs: str | None = None  # the request id in OPEN#<receiver>#<caller>, when it blocked
+
+
+@dataclass(frozen=True)
+class OpenPairs:
+    """The newest request each way between a caller and a chosen receiver, as far as the
+    `OPEN#<caller>#<receiver>` items know (they may point at a request already settled)."""
+
+    mine: CallRequest | None = None  # caller → receiver: a repeat while it is waiting
+    theirs: CallRequest | None = None  # receiver → caller: a mutual call while it is waiting
 
 
 @dataclass(frozen=True)

@@ -3,14 +3,24 @@ the ports, so the same code runs on Lambda, in the local runtime and in unit tes
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from hotline_core import messages
-from hotline_core.directory import Directory, Person
-from hotline_core.events import Accepted, CallRequested, Declined, Party, TimedOut
+from hotline_core.benefits import FAILURE_WINDOW, LOCKOUT, MAX_WRONG_PINS, AttemptGuard
+from hotline_core.directory import Circle, Directory, Person
+from hotline_core.events import (
+    Accepted,
+    CallRequested,
+    Declined,
+    MutualCallMatched,
+    Party,
+    TimedOut,
+)
 from hotline_core.pages import Page, answer_page, error_page
+from hotline_core.pins import check_proof, is_pin_shaped, pin_proof, verify_pin
 from hotline_core.ports import (
     AnswerTimer,
     EventPublisher,
@@ -18,8 +28,10 @@ from hotline_core.ports import (
     OnceOnlySender,
     RequestStore,
 )
+from hotline_core.quiet import spoken_time, zone
 from hotline_core.requests import (
     CallRequest,
+    CreateOutcome,
     Outcome,
     Reason,
     Status,
@@ -29,16 +41,49 @@ from hotline_core.requests import (
     timer_fire_at,
 )
 
+Step = Literal["done", "pin", "choose"]
+MAX_PIN_TRIES = 3  # PIN entries per call; the per-phone lockout spans calls
+MAX_CHOICE_TRIES = 2  # a wrong or missing digit is asked again once, then goodbye
+
+
+@dataclass(frozen=True)
+class CallInput:
+    """What the contact flow passes back after it asked the caller something (Connect's
+    `Details.Parameters`): nothing on the first invocation."""
+
+    asked: str = ""  # "pin" or "choice": which question `pin` / `choice` answers
+    pin: str = ""
+    choice: str = ""
+    tries: int = 0  # how many answers to that question were wrong so far (echoed back)
+    pin_proof: str = ""  # from an earlier invocation of this call whose PIN was right
+
+    @classmethod
+    def from_parameters(cls, parameters: Mapping[str, str]) -> CallInput:
+        tries = parameters.get("tries", "")
+        return cls(
+            asked=parameters.get("asked", ""),
+            pin=parameters.get("pin", ""),
+            choice=parameters.get("choice", ""),
+            tries=int(tries) if tries.isdigit() and len(tries) <= 2 else 0,
+            pin_proof=parameters.get("pin_proof", ""),
+        )
+
 
 @dataclass(frozen=True)
 class CallAnswer:
-    """What the contact flow gets back: a flat string map (Connect's STRING_MAP)."""
+    """What the contact flow gets back: a flat string map (Connect's STRING_MAP). `step`
+    says what the flow does next: `done` (say `prompt`, hang up), `pin` (ask for the PIN
+    with `prompt` and invoke again), `choose` (ask for one digit and invoke again)."""
 
     registered: bool
     prompt: str
     receiver_name: str = ""
     lang: str = "ja"
     created: bool = False
+    step: Step = "done"
+    tries: int = 0
+    pin_proof: str = ""
+    outcome: str = ""  # for logs and metrics only
 
     def as_connect_map(self) -> dict[str, str]:
         return {
@@ -46,6 +91,11 @@ class CallAnswer:
             "prompt": self.prompt,
             "receiver_name": self.receiver_name,
             "lang": self.lang,
+            "step": self.step,
+            "needs_pin": "true" if self.step == "pin" else "false",
+            "needs_choice": "true" if self.step == "choose" else "false",
+            "tries": str(self.tries),
+            "pin_proof": self.pin_proof,
         }
 
 
@@ -66,17 +116,130 @@ def request_call(
     link_base_url: str,
     store: RequestStore,
     bus: EventPublisher,
+    call: CallInput | None = None,
+    guard: AttemptGuard | None = None,
 ) -> CallAnswer:
-    caller = directory.find(caller_phone)
+    """One invocation of the hotline flow's Lambda: identify the caller in the circle of
+    the dialled number, check their PIN when their entry has one, let them pick a receiver
+    when the circle has more than two people, then ask the receiver (or not: a repeat, a
+    mutual call, quiet hours). Nothing is created and nothing is texted before the PIN."""
+    call = call or CallInput()
+    circle = directory.circle_for(hotline_number)
+    if circle is None:
+        return CallAnswer(False, messages.text("prompt_no_circle", "ja"), outcome="no_circle")
+    caller = circle.find(caller_phone)
     if caller is None:
-        return CallAnswer(registered=False, prompt=messages.text("prompt_unregistered", "ja"))
-    receiver = choose_receiver(directory, caller)
-    answer = CallAnswer(
-        registered=True,
-        prompt=messages.text("prompt_asking", caller.lang, receiver=receiver.name),
-        receiver_name=receiver.name,
-        lang=caller.lang,
+        return CallAnswer(False, messages.text("prompt_unregistered", "ja"), outcome="unknown")
+    proof = ""
+    if caller.pin_hash:
+        checked = _check_pin(caller, caller.pin_hash, call, request_id, now, guard)
+        if isinstance(checked, CallAnswer):
+            return checked
+        proof = checked
+    chosen = _choose(caller, circle, call, proof)
+    if isinstance(chosen, CallAnswer):
+        return chosen
+    return _ask(
+        caller=caller,
+        receiver=chosen,
+        hotline_number=hotline_number,
+        request_id=request_id,
+        now=now,
+        answer_window=answer_window,
+        link_base_url=link_base_url,
+        store=store,
+        bus=bus,
     )
+
+
+def _say(caller: Person, key: str, outcome: str, step: Step = "done", **kw: Any) -> CallAnswer:
+    values = {k: v for k, v in kw.items() if isinstance(v, str)}
+    return CallAnswer(
+        registered=True,
+        prompt=messages.text(key, caller.lang, **values),
+        lang=caller.lang,
+        step=step,
+        tries=kw.get("tries", 0),
+        pin_proof=kw.get("proof", ""),
+        outcome=outcome,
+        receiver_name=values.get("receiver", ""),
+    )
+
+
+def _check_pin(
+    caller: Person,
+    pin_hash: str,
+    call: CallInput,
+    request_id: str,
+    now: datetime,
+    guard: AttemptGuard | None,
+) -> CallAnswer | str:
+    """The call's PIN proof when the PIN is (or was, earlier in this call) right; otherwise
+    what to say: ask for it, ask again, locked, goodbye. The PIN is never logged."""
+    if check_proof(call.pin_proof, pin_hash, contact_id=request_id, phone=caller.phone):
+        return call.pin_proof
+    if call.asked != "pin":
+        return _say(caller, "prompt_pin", "pin_asked", step="pin")
+    if guard is None:
+        raise RuntimeError("a PIN-protected directory entry needs ATTEMPTS_TABLE_NAME")
+    key = f"hotline#{caller.phone}"  # its own counter: a mistyped campaign code is no attack
+    if guard.locked_until(key, now) is not None:
+        return _say(caller, "prompt_locked", "pin_locked")
+    if verify_pin(call.pin, pin_hash):
+        return pin_proof(pin_hash, contact_id=request_id, phone=caller.phone)
+    if is_pin_shaped(call.pin):  # a timeout or a short entry costs a try, not a lockout count
+        failure = guard.record_failure(
+            key, now, window=FAILURE_WINDOW, limit=MAX_WRONG_PINS, lockout=LOCKOUT
+        )
+        if failure.locked_now:
+            return _say(caller, "prompt_locked", "pin_locked")
+    tries = call.tries + 1
+    if tries >= MAX_PIN_TRIES:
+        return _say(caller, "prompt_goodbye", "pin_wrong")
+    return _say(caller, "prompt_pin_again", "pin_wrong", step="pin", tries=tries)
+
+
+def _choose(caller: Person, circle: Circle, call: CallInput, proof: str) -> Person | CallAnswer:
+    others = circle.others(caller.phone)
+    if len(others) == 1:
+        return others[0]  # two people: no menu
+    names = messages.menu([p.name for p in others], caller.lang)
+    if call.asked != "choice":
+        return _say(caller, "prompt_choose", "menu", step="choose", menu=names, proof=proof)
+    digit = call.choice
+    if len(digit) == 1 and digit.isdigit() and 1 <= int(digit) <= len(others):
+        return others[int(digit) - 1]
+    tries = call.tries + 1
+    if tries >= MAX_CHOICE_TRIES:
+        return _say(caller, "prompt_goodbye", "no_choice")
+    return _say(
+        caller, "prompt_choose_again", "menu", step="choose", menu=names, tries=tries, proof=proof
+    )
+
+
+def _ask(
+    *,
+    caller: Person,
+    receiver: Person,
+    hotline_number: str,
+    request_id: str,
+    now: datetime,
+    answer_window: timedelta,
+    link_base_url: str,
+    store: RequestStore,
+    bus: EventPublisher,
+) -> CallAnswer:
+    quiet_until = receiver.quiet_hours.ends_at(now) if receiver.quiet_hours else None
+    if quiet_until is not None:
+        # Someone who asked for the caller a minute ago is awake, whatever their hours say.
+        theirs = store.open_request(receiver.phone, caller.phone)
+        if theirs is not None and theirs.waiting(now):
+            matched = _match(caller, theirs, store, bus, now)
+            if matched is not None:
+                return matched
+        until = spoken_time(quiet_until.astimezone(zone(caller.timezone)), caller.lang)
+        return _say(caller, "prompt_quiet", "quiet", receiver=receiver.name, until=until)
+    answer = _say(caller, "prompt_asking", "asked", receiver=receiver.name)
     link = new_link(now)
     request = CallRequest(
         request_id=request_id,
@@ -86,9 +249,27 @@ def request_call(
         requested_at=now,
         answer_by=now + answer_window,
     )
-    if not store.create(request, link):
-        # Connect invoked us again for the same contact: the request and its event exist.
-        return answer
+    settled: set[str] = set()
+    for _ in range(3):  # each round learns of one more settled request; 3 is plenty
+        creation = store.create(request, link, settled=settled)
+        if creation.outcome is CreateOutcome.CREATED:
+            break
+        if creation.outcome is CreateOutcome.ALREADY_CREATED:
+            # Connect invoked us again for the same contact: the request and its event exist.
+            return answer
+        blocking = [rid for rid in (creation.mine, creation.theirs) if rid]
+        found = store.get_many(blocking)
+        mine = found.get(creation.mine or "")
+        if mine is not None and mine.waiting(now):
+            return _say(caller, "prompt_waiting", "repeat", receiver=receiver.name)
+        theirs = found.get(creation.theirs or "")
+        if theirs is not None and theirs.waiting(now):
+            matched = _match(caller, theirs, store, bus, now)
+            if matched is not None:
+                return matched
+        settled.update(blocking)
+    else:
+        raise RuntimeError("the pair items kept changing under concurrent calls")
     event = CallRequested(
         request_id=request_id,
         caller=request.caller,
@@ -105,7 +286,21 @@ def request_call(
         # request so the flow's error branch tells the caller at once to try again.
         store.discard(request, link)
         raise
-    return CallAnswer(**{**answer.__dict__, "created": True})
+    return replace(answer, created=True)
+
+
+def _match(
+    caller: Person, theirs: CallRequest, store: RequestStore, bus: EventPublisher, now: datetime
+) -> CallAnswer | None:
+    """The caller is the receiver of `theirs`, which is waiting: settle it as a mutual
+    accept. None when it got answered meanwhile (then this call is an ordinary one)."""
+    transition = store.accept_mutual(theirs.request_id, now)
+    current = transition.request
+    if current is None or not (transition.applied or current.mutual):
+        return None
+    # A repeat of the match (Connect retrying) announces again; consumers are idempotent.
+    announce(current, bus)
+    return _say(caller, "prompt_mutual", "mutual", receiver=theirs.caller.name)
 
 
 def show_answer_page(*, token: str | None, store: RequestStore, now: datetime) -> Page:
@@ -149,7 +344,9 @@ def _settled_by(request: CallRequest, answer: str) -> bool:
     return request.status is Status.REFUSED and request.reason is Reason.DECLINED
 
 
-def outcome_event(request: CallRequest) -> Accepted | Declined | TimedOut | None:
+def outcome_event(
+    request: CallRequest,
+) -> Accepted | Declined | TimedOut | MutualCallMatched | None:
     """The event that announces how `request` ended; None while it is still open."""
     at = request.answered_at or request.answer_by
     common = {
@@ -157,6 +354,8 @@ def outcome_event(request: CallRequest) -> Accepted | Declined | TimedOut | None
         "caller": request.caller,
         "receiver": request.receiver,
     }
+    if request.status is Status.ACCEPTED and request.mutual:
+        return MutualCallMatched(**common, matched_at=at)
     if request.status is Status.ACCEPTED:
         return Accepted(**common, accepted_at=at, late=request.late)
     if request.status is Status.REFUSED and request.reason is Reason.DECLINED:
@@ -208,7 +407,7 @@ def start_timer(event: CallRequested, timer: AnswerTimer) -> bool:
     return timer.start(event.request_id, timer_fire_at(event.answer_by))
 
 
-def cancel_timer(event: Accepted | Declined, timer: AnswerTimer) -> bool:
+def cancel_timer(event: Accepted | Declined | MutualCallMatched, timer: AnswerTimer) -> bool:
     return timer.cancel(event.request_id)
 
 
@@ -229,15 +428,36 @@ def caller_message(event: OutcomeEvent) -> tuple[MessageKind, str]:
     return "outcome", messages.text(key, lang, receiver=receiver)
 
 
-def tell_caller(event: OutcomeEvent, sms: OnceOnlySender) -> None:
+def tell_caller(event: OutcomeEvent | MutualCallMatched, sms: OnceOnlySender) -> None:
     # One key per kind: whatever races happened, the caller gets one outcome and at most
     # one late "free now".
+    if isinstance(event, MutualCallMatched):
+        tell_both(event, sms)
+        return
     kind, body = caller_message(event)
     sms.send_once(f"{kind}#{event.request_id}", event.caller.phone, body)
 
 
+def tell_both(event: MutualCallMatched, sms: OnceOnlySender) -> None:
+    """Both want to talk: each gets the other's number. The first caller's text is their
+    one outcome (same key as any other outcome, so they never get two); the one who called
+    back is told the other will call, so they do not ring each other at the same moment."""
+    first, second = event.caller, event.receiver
+    sms.send_once(
+        f"outcome#{event.request_id}",
+        first.phone,
+        messages.text("mutual_first", first.lang, other=second.name, phone=second.phone),
+    )
+    sms.send_once(
+        f"mutual#{event.request_id}",
+        second.phone,
+        messages.text("mutual_second", second.lang, other=first.name, phone=first.phone),
+    )
+
+
 __all__ = [
     "CallAnswer",
+    "CallInput",
     "Reason",
     "answer",
     "caller_message",
@@ -246,6 +466,7 @@ __all__ = [
     "request_call",
     "show_answer_page",
     "start_timer",
+    "tell_both",
     "tell_caller",
     "time_out",
 ]

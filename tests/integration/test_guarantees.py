@@ -78,12 +78,23 @@ def test_every_event_delivered_again_sends_no_second_sms_and_no_second_schedule(
 
 
 def test_concurrent_duplicates_send_one_sms(local):
-    """Two deliveries of one CallRequested in flight at once: the second finds the first's
-    in-progress record and fails (to be retried), never sends."""
+    """Two deliveries of one CallRequested in flight at once, as two Lambda instances would
+    run them: the second finds the first's claim and sends nothing."""
+    from moto.sns.models import sns_backends
+
+    from hotline_tools.local.host import FakeContext
+
     local.call(TAKUMI)
     [event] = [e for e in local.events() if e["detail-type"] == "CallRequested"]
     handler = local.host.handler("InviteReceiverFunction")
     fn = local.stack.functions["InviteReceiverFunction"]
+    # Forget the first delivery's claim and text, so both deliveries race from scratch.
+    table = fn.environment["IDEMPOTENCY_TABLE_NAME"]
+    db = local.client("dynamodb")
+    for item in db.scan(TableName=table)["Items"]:
+        db.delete_item(TableName=table, Key={"id": item["id"]})
+    sent = sns_backends["123456789012"]["ap-northeast-1"].sms_messages
+    sent.clear()
     first_sending, second_done = threading.Event(), threading.Event()
     results = {}
 
@@ -92,45 +103,47 @@ def test_concurrent_duplicates_send_one_sms(local):
             first_sending.set()
             second_done.wait(5)
 
+    def deliver(name):
+        with local.host._environment(fn):
+            handler(dict(event), FakeContext(name, fn.arn))
+        results[name] = "done"
+
     sns = cached_client("sns").meta.events
     sns.register("before-call.sns.Publish", hold_first)
-    # Each delivery is a fresh invocation of the handler, as two Lambda instances would be.
-    from hotline_tools.local.host import FakeContext
-
-    def deliver(name):
-        try:
-            with local.host._environment(fn):
-                handler(dict(event), FakeContext(name, fn.arn))
-            results[name] = "sent"
-        except Exception as exc:
-            results[name] = type(exc).__name__
-
-    # Forget the first delivery's record so both deliveries race from scratch.
-    table = fn.environment["IDEMPOTENCY_TABLE_NAME"]
-    db = local.client("dynamodb")
-    for item in db.scan(TableName=table)["Items"]:
-        db.delete_item(TableName=table, Key={"id": item["id"]})
-    from moto.sns.models import sns_backends
-
-    sns_backends["123456789012"]["ap-northeast-1"].sms_messages.clear()
-    local._sms_seen = 0
     try:
         first = threading.Thread(target=deliver, args=("first",), name="first")
         first.start()
-        assert first_sending.wait(5)
+        assert first_sending.wait(5)  # the first has claimed and is sending right now
         deliver("second")
         second_done.set()
         first.join(5)
     finally:
         sns.unregister("before-call.sns.Publish", hold_first)
 
-    assert results == {"first": "sent", "second": "IdempotencyAlreadyInProgressError"}
-    # Exactly one publish reached SNS during the race.
-    assert len(sns_backends["123456789012"]["ap-northeast-1"].sms_messages) == 1
-    # And the retry of the second delivery, later, sends nothing.
-    deliver("retry")
-    assert results["retry"] == "sent"
-    assert len(sns_backends["123456789012"]["ap-northeast-1"].sms_messages) == 1
+    assert results == {"first": "done", "second": "done"}
+    assert len(sent) == 1  # exactly one publish reached SNS
+    deliver("later")
+    assert len(sent) == 1
+
+
+def test_a_failed_send_releases_the_claim_so_the_retry_sends(local, monkeypatch):
+    from hotline_core.adapters.sms import SnsSms
+
+    real_send, calls = SnsSms.send, []
+
+    def flaky(self, to, body):
+        calls.append(to)
+        if len(calls) == 1:
+            raise RuntimeError("provider down")
+        real_send(self, to, body)
+
+    monkeypatch.setattr(SnsSms, "send", flaky)
+
+    local.call(TAKUMI)  # the first attempt fails; Lambda's retry (the engine's) sends
+
+    assert len(calls) == 2
+    assert len(local.sms(MIZUKI)) == 1
+    assert local.dead_letters == []
 
 
 def test_a_replayed_conversation_texts_nobody_and_starts_no_timer(local, log_lines):

@@ -1,7 +1,7 @@
 """`hotline`: run the hotline on this machine and talk to it.
 
 hotline local [--port 3000] [--directory FILE] [--answer-window SECONDS]
-hotline call FROM [--digits D] [--line hotline|benefits] [--url URL]
+hotline call FROM [--digits D] [--line hotline|benefits] [--to NUMBER] [--url URL]
 hotline sms [--to N] [--url URL]
 """
 
@@ -148,11 +148,14 @@ def call(
     digits: Annotated[str, typer.Option(help="keys pressed as the flow asks, e.g. 1234#")] = "",
     line: Annotated[str, typer.Option(help="hotline or benefits")] = "hotline",
     url: UrlOption = DEFAULT_URL,
+    to: Annotated[str, typer.Option(help="the dialled number, for several hotlines")] = "",
 ) -> None:
     """Call a line of the running local hotline and print what it says."""
     body: dict[str, Any] = {"from": caller, "line": line}
     if digits:
         body["digits"] = digits
+    if to:
+        body["to"] = to
     result = _request(url, "POST", "/_local/calls", body)
     console.print(f"[dim]contact {result.get('contact_id', '?')}[/dim]")
     prompts = result.get("prompts") or []
@@ -233,6 +236,14 @@ from hotline_tools.importer import benefits_app, members_app  # noqa: E402
 
 app.add_typer(members_app, name="members")
 app.add_typer(benefits_app, name="benefits")
+
+# Operating a deployment (or a running local runtime): replay, event log, directory.
+from hotline_tools.directory_cli import directory_app  # noqa: E402
+from hotline_tools.operate import events_app, replay  # noqa: E402
+
+app.command()(replay)
+app.add_typer(events_app, name="events")
+app.add_typer(directory_app, name="directory")
 
 
 def main() -> None:  # pragma: no cover - `python -m hotline_tools.cli`

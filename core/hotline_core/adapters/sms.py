@@ -3,11 +3,31 @@ Messaging SMS (`pinpoint-sms-voice-v2 SendTextMessage`), chosen by configuration
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mypy_boto3_pinpoint_sms_voice_v2 import PinpointSMSVoiceV2Client
     from mypy_boto3_sns import SNSClient
+
+    from hotline_core.ports import SmsSender
+
+
+class MeteredSms:
+    """Any SMS sender, counted: `count("SmsSent")` after a send, `count("SmsFailed")` when the
+    provider raises (the error still propagates, so retries stay where they were)."""
+
+    def __init__(self, sender: SmsSender, count: Callable[[str], None]) -> None:
+        self._sender = sender
+        self._count = count
+
+    def send(self, to: str, body: str) -> None:
+        try:
+            self._sender.send(to, body)
+        except Exception:
+            self._count("SmsFailed")
+            raise
+        self._count("SmsSent")
 
 
 class SnsSms:

@@ -1,8 +1,16 @@
-"""The requests table: one item per request (`REQ#<contact id>`) and one per link
-(`LINK#<sha256 of the token>`). Every state change is a single conditional write."""
+"""The requests table: one item per request (`REQ#<contact id>`), one per link
+(`LINK#<sha256 of the token>`) and one per caller → receiver pair (`OPEN#<caller>#<receiver>`,
+the newest request between them). Every state change is a single conditional write.
+
+The pair items are written in the request's own create transaction and never touched by an
+answer or the timer: a pair item whose request is settled, or whose window is over, simply
+does not block. So repeats and mutual calls cost nothing on the common path; only a call that
+finds a pair item in its way reads the requests it points at.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +21,8 @@ from hotline_core.ports import LinkExpired
 from hotline_core.requests import (
     REQUEST_RETENTION,
     CallRequest,
+    CreateOutcome,
+    Creation,
     Link,
     Outcome,
     Reason,
@@ -66,7 +76,28 @@ def request_from_item(item: Item) -> CallRequest:
         reason=Reason(item["reason"]["S"]) if "reason" in item else None,
         late=item.get("late", {}).get("BOOL", False),
         answered_at=_time(item, "answered_at"),
+        mutual=item.get("mutual", {}).get("BOOL", False),
     )
+
+
+def pair_key(caller_phone: str, receiver_phone: str) -> str:
+    return f"OPEN#{caller_phone}#{receiver_phone}"
+
+
+def _creation_refused(reasons: list[dict[str, Any]]) -> Creation:
+    codes = [r.get("Code", "None") for r in reasons] + ["None"] * 4
+    if codes[0] == "ConditionalCheckFailed" or codes[1] == "ConditionalCheckFailed":
+        return Creation(CreateOutcome.ALREADY_CREATED)
+    blocking = [
+        reasons[i]["Item"]["request_id"]["S"]
+        if codes[i] == "ConditionalCheckFailed" and "Item" in reasons[i]
+        else None
+        for i in (2, 3)
+    ]
+    if codes[2] != "ConditionalCheckFailed" and codes[3] != "ConditionalCheckFailed":
+        # Not a condition (a conflicting concurrent transaction): the caller may retry.
+        raise RuntimeError(f"request transaction cancelled: {codes[:4]}")
+    return Creation(CreateOutcome.PAIR_BLOCKED, mine=blocking[0], theirs=blocking[1])
 
 
 class DynamoRequestStore:
@@ -74,7 +105,11 @@ class DynamoRequestStore:
         self._db = client
         self._table = table_name
 
-    def create(self, request: CallRequest, link: Link) -> bool:
+    def create(self, request: CallRequest, link: Link, *, settled: Iterable[str] = ()) -> Creation:
+        """One transaction: the request, its link, the caller → receiver pair item, and a
+        check that no receiver → caller request is waiting. A pair item blocks while its
+        window is open unless its request id is in `settled` (the caller read it and found
+        it answered)."""
         key = _s(f"REQ#{request.request_id}")
         item: Item = {
             "pk": key,
@@ -93,6 +128,18 @@ class DynamoRequestStore:
             "link_expires_at": _n(_epoch(link.expires_at)),
             "expires_at": _n(_epoch(link.expires_at)),
         }
+        pair_item: Item = {
+            "pk": _s(pair_key(request.caller.phone, request.receiver.phone)),
+            "request_id": _s(request.request_id),
+            "open_until": _n(_epoch(request.answer_by)),
+            "expires_at": _n(_epoch(request.answer_by + REQUEST_RETENTION)),
+        }
+        ids = sorted(set(settled))
+        ignore = "".join(f" OR request_id = :settled{i}" for i in range(len(ids)))
+        free = f"attribute_not_exists(pk) OR open_until <= :now{ignore}"
+        values: Item = {":now": _n(_epoch(request.requested_at))}
+        values.update({f":settled{i}": _s(rid) for i, rid in enumerate(ids)})
+        mine_values = {**values, ":me": _s(request.request_id)}
         try:
             self._db.transact_write_items(
                 TransactItems=[
@@ -110,20 +157,79 @@ class DynamoRequestStore:
                             "ConditionExpression": "attribute_not_exists(pk)",
                         }
                     },
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": pair_item,
+                            # A retry for the same contact finds its own pair item.
+                            "ConditionExpression": f"{free} OR request_id = :me",
+                            "ExpressionAttributeValues": mine_values,
+                            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                        }
+                    },
+                    {
+                        "ConditionCheck": {
+                            "TableName": self._table,
+                            "Key": {
+                                "pk": _s(pair_key(request.receiver.phone, request.caller.phone))
+                            },
+                            "ConditionExpression": free,
+                            "ExpressionAttributeValues": values,
+                            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                        }
+                    },
                 ]
             )
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "TransactionCanceledException":
-                return False
-            raise
-        return True
+            if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            reasons: list[dict[str, Any]] = exc.response.get("CancellationReasons", [])  # type: ignore[assignment]
+            return _creation_refused(reasons)
+        return Creation(CreateOutcome.CREATED)
 
     def discard(self, request: CallRequest, link: Link) -> None:
+        keys = (
+            f"REQ#{request.request_id}",
+            f"LINK#{link.token_hash}",
+            pair_key(request.caller.phone, request.receiver.phone),
+        )
         self._db.transact_write_items(
             TransactItems=[
-                {"Delete": {"TableName": self._table, "Key": {"pk": _s(key)}}}
-                for key in (f"REQ#{request.request_id}", f"LINK#{link.token_hash}")
+                {"Delete": {"TableName": self._table, "Key": {"pk": _s(key)}}} for key in keys
             ]
+        )
+
+    def get_many(self, request_ids: Iterable[str]) -> dict[str, CallRequest]:
+        keys = [{"pk": _s(f"REQ#{rid}")} for rid in sorted(set(request_ids))]
+        if not keys:
+            return {}
+        got = self._db.batch_get_item(
+            RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}}
+        )
+        found = [request_from_item(i) for i in got.get("Responses", {}).get(self._table, [])]
+        return {r.request_id: r for r in found}
+
+    def open_request(self, caller_phone: str, receiver_phone: str) -> CallRequest | None:
+        """The newest request from caller to receiver, settled or not; None when none."""
+        pair = self._db.get_item(
+            TableName=self._table,
+            Key={"pk": _s(pair_key(caller_phone, receiver_phone))},
+            ConsistentRead=True,
+        ).get("Item")
+        return self.get(pair["request_id"]["S"]) if pair else None
+
+    def accept_mutual(self, request_id: str, now: datetime) -> Transition:
+        """`inquiry → accepted` because the receiver called the caller back."""
+        return self._transition(
+            request_id,
+            update="SET #s = :accepted, late = :false, mutual = :true, answered_at = :now",
+            condition="#s = :inquiry",
+            values={
+                ":accepted": _s(Status.ACCEPTED),
+                ":false": {"BOOL": False},
+                ":true": {"BOOL": True},
+            },
+            now=now,
         )
 
     def get(self, request_id: str) -> CallRequest | None:

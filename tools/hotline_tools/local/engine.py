@@ -77,6 +77,9 @@ class LocalHotline:
         self.root = root
         self.clock = LocalClock()
         self.lines = dict(lines or DEFAULT_LINES)
+        if directory is not None and lines is None:
+            # With several hotlines, a call that names no number dials the first circle's.
+            self.lines["hotline"] = _first_circle_number(directory) or self.lines["hotline"]
         self._directory = directory
         # Parsed now, so a bad file fails before anything is provisioned.
         self._seeds = {
@@ -97,6 +100,8 @@ class LocalHotline:
         self.dead_letters: list[dict[str, Any]] = []
         self.errors: list[str] = []
         self._ticker: threading.Thread | None = None
+        self._clients: dict[str, Any] = {}
+        self._schedule_times: dict[tuple[str, str, str], datetime | None] = {}
         self._stop = threading.Event()
         self.stack: Stack
         self.host: FunctionHost
@@ -138,7 +143,11 @@ class LocalHotline:
         self._mock.stop()
 
     def client(self, service: str) -> Any:
-        return boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
+        # One client per service: creating a boto3 client costs tens of milliseconds, and the
+        # router asks for them on every pump.
+        if service not in self._clients:
+            self._clients[service] = boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
+        return self._clients[service]
 
     def _log_every_event(self) -> None:
         bus = self.stack.output("EventBusName")
@@ -355,10 +364,15 @@ class LocalHotline:
         for page in scheduler.get_paginator("list_schedules").paginate():
             for summary in page["Schedules"]:
                 group, name = summary.get("GroupName", "default"), summary["Name"]
-                schedule = scheduler.get_schedule(Name=name, GroupName=group)
-                at = _schedule_time(schedule)
+                # An at() expression never changes: read each schedule once, not every pump.
+                key = (group, name, str(summary.get("CreationDate")))
+                if key not in self._schedule_times:
+                    found = scheduler.get_schedule(Name=name, GroupName=group)
+                    self._schedule_times[key] = _schedule_time(found)
+                at = self._schedule_times[key]
                 if at is None or at > now:
                     continue
+                schedule = scheduler.get_schedule(Name=name, GroupName=group)
                 target = schedule["Target"]
                 fn = self.stack.function_by_arn(target["Arn"])
                 if fn is None:
@@ -367,6 +381,7 @@ class LocalHotline:
                     self._invoke_async(fn.spec.logical_id, json.loads(target.get("Input", "{}")))
                 if schedule.get("ActionAfterCompletion") == "DELETE":
                     scheduler.delete_schedule(Name=name, GroupName=group)
+                    self._schedule_times.pop(key, None)
                 fired += 1
         return fired
 
@@ -391,6 +406,16 @@ class LocalHotline:
                     QueueUrl=self._event_log_url, ReceiptHandle=message["ReceiptHandle"]
                 )
                 self._events.append(eventbridge_event(message["Body"]))
+
+
+def _first_circle_number(directory: bytes) -> str | None:
+    from hotline_core.directory import DirectoryError, parse_directory
+
+    try:
+        circles = parse_directory(directory).circles
+    except DirectoryError:
+        return None  # reported when the Lambda loads it, as on AWS
+    return circles[0].number
 
 
 _AT = re.compile(r"^at\((\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\)$")

@@ -101,6 +101,7 @@ class LocalServer:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 256  # a burst of simulated phones must not be refused at the door
     app: LocalServer
 
 

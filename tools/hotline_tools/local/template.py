@@ -30,6 +30,7 @@ NO_LOCAL_MEANING = {
     "AWS::SNS::Topic",
     "AWS::SNS::Subscription",
     "AWS::Logs::LogGroup",
+    "AWS::Logs::ResourcePolicy",  # the event log: `hotline events tail --local` reads the bus
     "AWS::Events::Rule",
     "AWS::EventSchemas::Registry",
     "AWS::EventSchemas::Schema",
@@ -43,7 +44,11 @@ class TemplateError(ValueError):
     pass
 
 
-class _CfnLoader(yaml.SafeLoader):
+# libyaml's loader when PyYAML has it: the template (flows and schemas inlined) is large.
+_Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _CfnLoader(_Base):  # type: ignore[valid-type,misc]
     pass
 
 

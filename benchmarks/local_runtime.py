@@ -9,7 +9,6 @@ runs) driven over HTTP by client threads in that process."""
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import re
@@ -212,17 +211,14 @@ def child(conversations: int, concurrency: int, out: Path) -> None:
 
 
 def _time_to_healthy(runs: int) -> dict[str, Any]:
-    spec = importlib.util.spec_from_file_location(
-        "time_to_healthy", ROOT / "scripts/time_to_healthy.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    from hotline_tools.local.process import NotHealthy, local_process
+
     figures, problems = [], []
     for _ in range(runs):
         try:
-            figures.append(module.one_run())
-        except SystemExit as exc:  # the script reports failures as SystemExit
+            with local_process() as running:
+                figures.append(running.seconds_to_healthy)
+        except NotHealthy as exc:
             problems.append(str(exc))
     return {"runs": figures, "median": median(figures), "problems": problems}
 

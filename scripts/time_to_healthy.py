@@ -8,61 +8,14 @@ A measurement, not a test: it asserts nothing."""
 from __future__ import annotations
 
 import argparse
-import os
-import signal
-import socket
 import statistics
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - localhost
-            return bool(response.status == 200)
-    except OSError:
-        return False
+from hotline_tools.local.process import local_process
 
 
 def one_run(limit: float = 60.0) -> float:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/_local/health"
-    hotline = Path(sys.executable).with_name("hotline")
-    env = dict(os.environ, AWS_DEFAULT_REGION="ap-northeast-1")
-    started = time.perf_counter()
-    process = subprocess.Popen(  # noqa: S603 - our own command
-        [str(hotline), "local", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        while not healthy(url):
-            if process.poll() is not None:
-                raise SystemExit(f"hotline local exited with {process.returncode}")
-            if time.perf_counter() - started > limit:
-                raise SystemExit(f"not healthy after {limit:.0f} s")
-            time.sleep(0.02)
-        return time.perf_counter() - started
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with local_process(limit=limit) as running:
+        return running.seconds_to_healthy
 
 
 def main() -> None:

@@ -4,17 +4,12 @@ page, "yes" is pressed, and Takumi's inbox shows Mizuki's number. Saves a screen
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.e2e.conftest import running_hotline
 
 pytestmark = pytest.mark.browser
 
@@ -34,46 +29,12 @@ CHROMIUM_ARGS = [
 WAIT_MS = 15_000  # an upper bound for the page to catch up, never a timing assertion
 
 
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/_local/health", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def simulator_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A fresh `hotline local` for this module, so the inboxes hold only this test's SMS."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
     log = tmp_path_factory.mktemp("simulator") / "hotline-local.log"
-    hotline = Path(sys.executable).with_name("hotline")
-    env = dict(os.environ, AWS_DEFAULT_REGION="ap-northeast-1", PYTHONUNBUFFERED="1")
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(hotline), "local", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while not _healthy(url):
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"hotline local did not become healthy:\n{log.read_text()[-4000:]}")
-            time.sleep(0.05)
+    with running_hotline(log) as url:
         yield url
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def test_a_conversation_on_the_simulator(simulator_url: str) -> None:

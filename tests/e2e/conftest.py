@@ -6,13 +6,7 @@ its own call: `Hotline.sms_count` / `Hotline.events_count` before, `since` after
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -23,6 +17,8 @@ from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 import pytest
+
+from hotline_tools.local.process import NotHealthy, local_process
 
 ROOT = Path(__file__).resolve().parents[2]
 TAKUMI = "+819011112222"
@@ -44,62 +40,15 @@ class Response:
         return json.loads(self.body)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def hotline_command() -> list[str]:
-    exe = Path(sys.executable).with_name("hotline")
-    if exe.exists():
-        return [str(exe)]
-    return [sys.executable, "-m", "hotline_tools.cli"]
-
-
 @contextmanager
 def running_hotline(log: Path, *args: str) -> Iterator[str]:
     """Start `hotline local --port P [args]`, wait until /_local/health is 200, yield its URL,
     then stop it with SIGTERM (Ctrl-C's clean path)."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = dict(os.environ)
-    env.update(
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_DEFAULT_REGION="ap-northeast-1",
-        AWS_MAX_ATTEMPTS="1",
-        PYTHONUNBUFFERED="1",
-    )
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [*hotline_command(), "local", "--port", str(port), *args],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
     try:
-        deadline = time.monotonic() + STARTUP_LIMIT
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"hotline local exited with {process.returncode}:\n{_tail(log)}")
-            try:
-                if request(url, "GET", "/_local/health").status == 200:
-                    break
-            except OSError:
-                pass  # not listening yet
-            if time.monotonic() > deadline:
-                pytest.fail(f"hotline local never became healthy:\n{_tail(log)}")
-            time.sleep(0.05)
-        yield url
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        with local_process(*args, log=log, limit=STARTUP_LIMIT) as running:
+            yield running.url
+    except NotHealthy as exc:
+        pytest.fail(f"{exc}:\n{_tail(log)}")
 
 
 def _tail(log: Path) -> str:

@@ -7,14 +7,10 @@ hotline sms [--to N] [--url URL]
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import signal
 import sys
 import threading
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -23,6 +19,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+from hotline_tools.local_client import call_local_or_exit
 
 app = typer.Typer(
     help="Hotline: 'May I call you now?' on one machine, and tools around it.",
@@ -190,28 +188,7 @@ def sms(
 
 
 def _request(base: str, method: str, path: str, body: Any = None) -> Any:
-    if not base.startswith(("http://", "https://")):
-        err.print(f"[red]--url must be an http(s) URL, not {escape(base)}[/red]")
-        raise typer.Exit(2)
-    data = None if body is None else json.dumps(body).encode("utf-8")
-    request = urllib.request.Request(  # noqa: S310 - a URL the user gave, http(s) checked
-        base.rstrip("/") + path,
-        data=data,
-        method=method,
-        headers={"Content-Type": "application/json"} if data is not None else {},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            return json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        detail = exc.read().decode("utf-8", "replace")
-        with contextlib.suppress(ValueError, AttributeError):
-            detail = json.loads(detail).get("error", detail)
-        err.print(f"[red]{exc.code}: {escape(str(detail))}[/red]")
-        raise typer.Exit(1) from exc
-    except (urllib.error.URLError, ConnectionError) as exc:
-        err.print(f"[red]no local hotline at {escape(base)}; start it with `make run`[/red]")
-        raise typer.Exit(1) from exc
+    return call_local_or_exit(base, method, path, body)
 
 
 def _read_rows(kind: str, path: Path) -> bytes:

@@ -10,10 +10,7 @@ so importing the same file again after fixing the cause is safe.
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,6 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+from hotline_tools.local_client import LocalRuntimeError, call_local
 from hotline_tools.rows import SPECS, Kind, RowsInvalid, dynamo_item, parse_rows
 
 TRANSACTION_LIMIT = 100
@@ -157,25 +155,17 @@ def write_rows(
 
 def post_to_local(base_url: str, kind: Kind, rows: list[dict[str, str]]) -> int:
     """POST /_local/<kind> {"rows": [...]} -> {"written": N}; the runtime validates again."""
-    body = json.dumps({"rows": rows}).encode("utf-8")
-    request = urllib.request.Request(  # noqa: S310 - the URL is the operator's own runtime
-        base_url.rstrip("/") + f"/_local/{kind}",
-        data=body,
-        method="POST",
-        headers={"Content-Type": "application/json"},
-    )
     with _progress() as progress:
         task = progress.add_task(f"{kind} -> {base_url}", total=len(rows))
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-                answer = json.loads(response.read() or b"{}")
-        except urllib.error.HTTPError as exc:
-            detail = exc.read().decode("utf-8", "replace")
-            raise ImportFailed(
-                f"the local runtime refused the rows ({exc.code}): {detail}", 0
-            ) from exc
-        except (urllib.error.URLError, OSError) as exc:
-            raise ImportFailed(f"cannot reach the local runtime at {base_url}: {exc}", 0) from exc
+            answer = call_local(base_url, "POST", f"/_local/{kind}", {"rows": rows})
+        except LocalRuntimeError as exc:
+            reason = (
+                f"the local runtime refused the rows ({exc.status}): {exc}"
+                if exc.status
+                else f"cannot reach the local runtime at {base_url}: {exc}"
+            )
+            raise ImportFailed(reason, 0) from exc
         written = int(answer.get("written", 0))
         progress.update(task, advance=written)
     return written

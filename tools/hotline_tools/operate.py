@@ -12,8 +12,6 @@ import contextlib
 import json
 import re
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -27,6 +25,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from hotline_core.events import BY_DETAIL_TYPE
+from hotline_tools.local_client import call_local_or_exit
 
 console = Console()
 err = Console(stderr=True)
@@ -347,25 +346,4 @@ def tail(
 
 # --- the local runtime -------------------------------------------------------------------
 def local_request(base: str, method: str, path: str, body: Any = None) -> Any:
-    if not base.startswith(("http://", "https://")):
-        err.print(f"[red]--local must be an http(s) URL, not {escape(base)}[/red]")
-        raise typer.Exit(2)
-    data = None if body is None else json.dumps(body).encode("utf-8")
-    request = urllib.request.Request(  # noqa: S310 - a URL the user gave, http(s) checked
-        base.rstrip("/") + path,
-        data=data,
-        method=method,
-        headers={"Content-Type": "application/json"} if data is not None else {},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
-            return json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        detail = exc.read().decode("utf-8", "replace")
-        with contextlib.suppress(ValueError, AttributeError):
-            detail = json.loads(detail).get("error", detail)
-        err.print(f"[red]{exc.code}: {escape(str(detail))}[/red]")
-        raise typer.Exit(1) from exc
-    except (urllib.error.URLError, ConnectionError) as exc:
-        err.print(f"[red]no local hotline at {escape(base)}; start it with `make run`[/red]")
-        raise typer.Exit(1) from exc
+    return call_local_or_exit(base, method, path, body, timeout=60)

@@ -100,26 +100,28 @@ def why(function: str, operation: str, params: dict[str, Any]) -> str:
     table_name = params.get("TableName", "")
     idempotency = table_name and table_name == os.environ.get("IDEMPOTENCY_TABLE_NAME")
     if idempotency:
-        purpose = "`invite#<request>`" if function.startswith("Invite") else "`outcome#<request>`"
+        claimed = params.get("Item", params.get("Key", {})).get("id", {}).get("S", "")
+        purpose = "`" + claimed.split("#", 1)[0] + "#<request>`" if claimed else "a purpose"
         if operation == "PutItem":
-            return f"idempotency: claim {purpose} as IN_PROGRESS (a duplicate delivery stops here)"
-        if operation == "UpdateItem":
-            return "idempotency: mark the record COMPLETED (a later duplicate sends nothing)"
-        return f"idempotency: {operation}"
+            return f"once only: claim {purpose} (a duplicate delivery stops here)"
+        if operation == "DeleteItem":
+            return f"once only: release {purpose} after a failure, so the retry runs"
+        return f"once only: {operation}"
     key = _key(params)
     reasons = {
         ("GetObject", ""): "read `phonenumber.json` (cached for the container's life)",
         ("TransactWriteItems", ""): (
-            "create the request (`REQ#`) and its link (`LINK#`) in one conditional transaction"
+            "create the request (keyed by its link, `LINK#`), its contact pointer (`REQ#`) and "
+            "the caller → receiver pair item (`OPEN#`) in one conditional transaction"
         ),
-        ("GetItem", "LINK"): "resolve the link: token hash → request id (and expiry)",
-        ("GetItem", "REQ"): "read the request the link points to",
+        ("GetItem", "LINK"): "read the request the link points to (with its expiry)",
+        ("GetItem", "REQ"): "find a request by contact id (the pointer to its link)",
         ("Publish", ""): "send the SMS (SNS)",
         ("SendTextMessage", ""): "send the SMS (End User Messaging)",
         ("CreateSchedule", ""): "start the one-shot answer timer (`answer-<request>`)",
         ("DeleteSchedule", ""): "cancel the answer timer, so it never fires",
     }
-    if operation == "UpdateItem" and key == "REQ":
+    if operation == "UpdateItem" and key == "LINK":
         values = params.get("ExpressionAttributeValues", {})
         to = "accepted" if ":accepted" in values else "refused"
         reason = values.get(":reason", {}).get("S", "")
@@ -244,25 +246,27 @@ def render_flow(f: dict[str, Any]) -> str:
     )
 
 
-CUTS = [
+SPENT = [
     (
-        "the GET page's 2 reads (`LINK#` then `REQ#`)",
-        "1–2",
-        "store the request's names and status on the link item (or use a GSI) and read one "
-        "item; or render the page without state, since the POST re-reads anyway",
+        "the choreography",
+        "a `PutEvents` per state change, one consumer per side effect; the price of "
+        "independent, replayable consumers",
     ),
     (
-        "the POST's 2 reads before its conditional write",
-        "1–2",
-        "the conditional UpdateItem already returns the request (`ALL_NEW` / `ALL_OLD`): "
-        "only the token → request id read is needed (none if the link item is the key)",
+        "once-only side effects",
+        "one conditional `PutItem` claim per SMS and per timer start (not claim + complete: "
+        "a crash between the claim and the send loses that text rather than sending it twice)",
     ),
+    ("the timer's cancel", "`DeleteSchedule` on an answer, so the timer never fires for nothing"),
+]
+SAVED = [
     (
-        "the idempotency records (2 per SMS: PutItem IN_PROGRESS + UpdateItem COMPLETED)",
-        2,
-        "one conditional PutItem per SMS (`attribute_not_exists`) before sending: at most "
-        "once, at the price of never resending after a crash between the put and the send",
+        "the request is keyed by its link",
+        "the page is one `GetItem`, the answer one conditional `UpdateItem` that returns the "
+        "request (`ALL_NEW`); `REQ#<contact id>` only points at it",
     ),
+    ("the directory", "read once per cold start, not on every call"),
+    ("the contact flow", "one Lambda invocation per call, not two"),
 ]
 
 
@@ -329,15 +333,13 @@ def render(r: dict[str, Any]) -> str:
         else "Within target for an accepted conversation"
     )
     out += [
-        f"{verdict}. Where the extra calls go, compared with the original: the choreography "
-        "(a `PutEvents` per transition, and one consumer per side effect), exactly-once SMS "
-        "(2 idempotency writes per text), the timer's cancel, and the answer page's reads. "
-        "Calls that could be cut (product code was not changed for this report):",
+        f"{verdict}. Where the calls go, compared with the original design:",
         "",
-        table(
-            ["what", "calls saved per accepted conversation", "how"],
-            [[w, n, h] for w, n, h in CUTS],
-        ),
+        table(["spent on", "why"], [[w, h] for w, h in SPENT]),
+        "",
+        "What keeps the count down:",
+        "",
+        table(["saved by", "how"], [[w, h] for w, h in SAVED]),
         "",
     ]
     return "\n".join(out)

@@ -23,6 +23,8 @@ class TimerInput(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     request_id: str = Field(min_length=1, max_length=256)
+    # Where the request is stored (absent in schedules made before it was carried).
+    link_hash: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -37,7 +39,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
         raise
     logger.append_keys(correlation_id=timer.request_id)
     outcome = service.time_out(
-        request_id=timer.request_id, store=deps.store, bus=deps.bus, now=now()
+        request_id=timer.request_id,
+        link_hash=timer.link_hash,
+        store=deps.store,
+        bus=deps.bus,
+        now=now(),
     )
     if outcome is Outcome.APPLIED:
         # Not "TimedOut": TellCaller counts that one when it tells the caller.

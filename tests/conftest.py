@@ -62,3 +62,15 @@ def log_lines():
         yield lines
     finally:
         handler.setStream(previous)  # type: ignore[attr-defined]
+
+
+def request_item(local, request_id: str) -> dict[str, Any] | None:
+    """The stored request: `REQ#<contact id>` points at the item keyed by its link."""
+    table = local.stack.output("RequestsTableName")
+    db = local.client("dynamodb")
+    pointer = db.get_item(TableName=table, Key={"pk": {"S": f"REQ#{request_id}"}}).get("Item")
+    if pointer is None:
+        return None
+    key = {"pk": {"S": f"LINK#{pointer['link_hash']['S']}"}}
+    found: dict[str, Any] | None = db.get_item(TableName=table, Key=key).get("Item")
+    return found

@@ -53,11 +53,21 @@ class MeasuredRequestStore(DynamoRequestStore):
     """The request store, also recording how long each answer took (AnswerTimeSeconds: from
     the call to the tap), measured where the answer is applied so it costs no extra read."""
 
-    def accept(self, request_id: str, now: datetime) -> Transition:
-        return _measured(super().accept(request_id, now))
+    def accept(
+        self, request_id: str | None, now: datetime, *, link_hash: str | None = None
+    ) -> Transition:
+        return _measured(super().accept(request_id, now, link_hash=link_hash))
 
-    def decline(self, request_id: str, now: datetime) -> Transition:
-        return _measured(super().decline(request_id, now))
+    def decline(
+        self, request_id: str, now: datetime, *, link_hash: str | None = None
+    ) -> Transition:
+        return _measured(super().decline(request_id, now, link_hash=link_hash))
+
+    def accept_link(self, link_hash: str, now: datetime) -> Transition:
+        return _measured(super().accept_link(link_hash, now))
+
+    def decline_link(self, link_hash: str, now: datetime) -> Transition:
+        return _measured(super().decline_link(link_hash, now))
 
 
 def _measured(transition: Transition) -> Transition:

@@ -26,16 +26,28 @@ class RequestStore(Protocol):
     def open_request(self, caller_phone: str, receiver_phone: str) -> CallRequest | None:
         """The newest request from caller to receiver (maybe settled), or None."""
 
-    def accept_mutual(self, request_id: str, now: datetime) -> Transition: ...
+    def accept_mutual(
+        self, request_id: str, now: datetime, *, link_hash: str | None = None
+    ) -> Transition: ...
+
+    def accept_link(self, link_hash: str, now: datetime) -> Transition: ...
+
+    def decline_link(self, link_hash: str, now: datetime) -> Transition: ...
 
     def find_by_link(self, token_hash: str, now: datetime) -> CallRequest | None:
         """The request a link points to; raises LinkExpired for an expired link."""
 
-    def accept(self, request_id: str, now: datetime) -> Transition: ...
+    def accept(
+        self, request_id: str, now: datetime, *, link_hash: str | None = None
+    ) -> Transition: ...
 
-    def decline(self, request_id: str, now: datetime) -> Transition: ...
+    def decline(
+        self, request_id: str, now: datetime, *, link_hash: str | None = None
+    ) -> Transition: ...
 
-    def time_out(self, request_id: str, now: datetime) -> Transition: ...
+    def time_out(
+        self, request_id: str, now: datetime, *, link_hash: str | None = None
+    ) -> Transition: ...
 
 
 class EventPublisher(Protocol):
@@ -52,7 +64,7 @@ class OnceOnlySender(Protocol):
 
 
 class AnswerTimer(Protocol):
-    def start(self, request_id: str, fire_at: datetime) -> bool:
+    def start(self, request_id: str, fire_at: datetime, *, link_hash: str | None = None) -> bool:
         """Create the one-shot schedule; False when it already exists."""
 
     def cancel(self, request_id: str) -> bool:

@@ -52,6 +52,7 @@ class CallRequest:
     late: bool = False
     answered_at: datetime | None = None
     mutual: bool = False  # accepted because the receiver called the caller back
+    link_hash: str | None = None  # where the store keeps it; known once stored
 
     @property
     def open(self) -> bool:
@@ -73,6 +74,7 @@ class Outcome(StrEnum):
     APPLIED = "applied"
     ALREADY_SETTLED = "already_settled"  # the other side of a race won, or a repeat
     NOT_FOUND = "not_found"
+    LINK_EXPIRED = "link_expired"  # an answer through a link past its lifetime
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,15 @@ def hash_token(token: str) -> str:
 def new_link(now: datetime) -> Link:
     token = secrets.token_urlsafe(TOKEN_BYTES)
     return Link(token=token, token_hash=hash_token(token), expires_at=now + LINK_LIFETIME)
+
+
+def link_url(base_url: str, token: str) -> str:
+    return f"{base_url.rstrip('/')}/a/{token}"
+
+
+def token_of(link: str) -> str:
+    """The token in a link made by `link_url`."""
+    return link.rsplit("/", 1)[-1]
 
 
 def looks_like_token(token: str) -> bool:

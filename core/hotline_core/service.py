@@ -36,9 +36,11 @@ from hotline_core.requests import (
     Reason,
     Status,
     hash_token,
+    link_url,
     looks_like_token,
     new_link,
     timer_fire_at,
+    token_of,
 )
 
 Step = Literal["done", "pin", "choose"]
@@ -277,7 +279,7 @@ def _ask(
         hotline_number=hotline_number,
         requested_at=now,
         answer_by=request.answer_by,
-        link=f"{link_base_url.rstrip('/')}/a/{link.token}",
+        link=link_url(link_base_url, link.token),
     )
     try:
         bus.publish(event, correlation_id=request_id)
@@ -294,7 +296,7 @@ def _match(
 ) -> CallAnswer | None:
     """The caller is the receiver of `theirs`, which is waiting: settle it as a mutual
     accept. None when it got answered meanwhile (then this call is an ordinary one)."""
-    transition = store.accept_mutual(theirs.request_id, now)
+    transition = store.accept_mutual(theirs.request_id, now, link_hash=theirs.link_hash)
     current = transition.request
     if current is None or not (transition.applied or current.mutual):
         return None
@@ -318,18 +320,24 @@ def answer(
     bus: EventPublisher,
     now: datetime,
 ) -> Page:
-    found = _find(token, store, now)
-    if isinstance(found, Page):
-        return found
-    request = found
     if answer not in ("yes", "no"):
-        return error_page(400, "bad_answer", request.receiver.lang)
+        # Read the request only to say it in the receiver's language.
+        found = _find(token, store, now)
+        if isinstance(found, Page):
+            return found
+        return error_page(400, "bad_answer", found.receiver.lang)
+    if not token or not looks_like_token(token):
+        return error_page(404, "not_found")
+    # One conditional write, no read first: it fails for a missing or expired link.
+    link_hash = hash_token(token)
     transition = (
-        store.accept(request.request_id, now)
-        if answer == "yes"
-        else store.decline(request.request_id, now)
+        store.accept_link(link_hash, now) if answer == "yes" else store.decline_link(link_hash, now)
     )
-    current = transition.request or request
+    if transition.outcome is Outcome.NOT_FOUND or transition.request is None:
+        return error_page(404, "not_found")
+    if transition.outcome is Outcome.LINK_EXPIRED:
+        return error_page(410, "expired", transition.request.receiver.lang)
+    current = transition.request
     if transition.applied or _settled_by(current, answer):
         # A repeat of the same answer announces it again: if the first publish failed, this
         # completes the request; if it did not, consumers are idempotent and nothing is sent.
@@ -384,9 +392,14 @@ def _find(token: str | None, store: RequestStore, now: datetime) -> CallRequest 
 
 
 def time_out(
-    *, request_id: str, store: RequestStore, bus: EventPublisher, now: datetime
+    *,
+    request_id: str,
+    store: RequestStore,
+    bus: EventPublisher,
+    now: datetime,
+    link_hash: str | None = None,
 ) -> Outcome:
-    transition = store.time_out(request_id, now)
+    transition = store.time_out(request_id, now, link_hash=link_hash)
     if transition.request is not None:
         # Applied: announce the time-out. Already settled: the timer only fires after an
         # answer when announcing that answer failed (a published Accepted or Declined cancels
@@ -404,7 +417,9 @@ def invite_receiver(event: CallRequested, sms: OnceOnlySender) -> None:
 
 
 def start_timer(event: CallRequested, timer: AnswerTimer) -> bool:
-    return timer.start(event.request_id, timer_fire_at(event.answer_by))
+    # The timer carries where the request is stored, so firing costs one write, no lookup.
+    link_hash = hash_token(token_of(event.link))
+    return timer.start(event.request_id, timer_fire_at(event.answer_by), link_hash=link_hash)
 
 
 def cancel_timer(event: Accepted | Declined | MutualCallMatched, timer: AnswerTimer) -> bool:

@@ -44,7 +44,8 @@ def hotline_with():
 def requests_in(local):
     table = local.stack.output("RequestsTableName")
     items = local.client("dynamodb").scan(TableName=table)["Items"]
-    return [i for i in items if i["pk"]["S"].startswith("REQ#")]
+    # The request items (keyed by their link); REQ#<contact id> items only point at them.
+    return [i for i in items if i["pk"]["S"].startswith("LINK#")]
 
 
 def invites(local, to=None):

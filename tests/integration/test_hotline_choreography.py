@@ -3,6 +3,7 @@ contact flow interpreted, events routed by the template's rules, the timer on Sc
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -14,18 +15,10 @@ import pytest
 from hotline_core.adapters.store import DynamoRequestStore
 from hotline_core.lambda_support import client as cached_client
 from hotline_core.requests import Outcome
-from tests.conftest import load_event
+from tests.conftest import load_event, request_item
 
 TAKUMI, MIZUKI = "+819011112222", "+817033334444"
 FORM = {"content-type": "application/x-www-form-urlencoded"}
-
-
-def request_item(local, request_id):
-    table = local.stack.output("RequestsTableName")
-    item = local.client("dynamodb").get_item(
-        TableName=table, Key={"pk": {"S": f"REQ#{request_id}"}}
-    )
-    return item.get("Item")
 
 
 def link_path(sms_body: str) -> str:
@@ -82,7 +75,11 @@ def test_answer_timer_is_a_one_shot_rounded_up_and_deleted_after_completion(loca
     assert at >= answer_by and at - answer_by < timedelta(minutes=1)
     assert at.second == 0
     assert at.timestamp() == math.ceil(answer_by.timestamp() / 60) * 60
-    assert json.loads(schedule["Target"]["Input"]) == {"request_id": answer["contact_id"]}
+    token = data["link"].rsplit("/", 1)[1]
+    assert json.loads(schedule["Target"]["Input"]) == {
+        "request_id": answer["contact_id"],
+        "link_hash": hashlib.sha256(token.encode()).hexdigest(),  # where the request is stored
+    }
 
 
 def test_unknown_number_is_told_and_nothing_is_stored_or_sent(local):

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 
 from hotline_tools.local.engine import LocalHotline
-from tests.conftest import ROOT
+from tests.conftest import ROOT, request_item
 
 TAKUMI, MIZUKI = "+819011112222", "+817033334444"
 PHONES = (TAKUMI, MIZUKI)
@@ -50,10 +50,7 @@ class Hotline(RuleBasedStateMachine):
 
     # --- helpers ---------------------------------------------------------------------
     def _state(self, request_id: str) -> str:
-        table = self.local.stack.output("RequestsTableName")
-        item = self.local.client("dynamodb").get_item(
-            TableName=table, Key={"pk": {"S": f"REQ#{request_id}"}}
-        )["Item"]
+        item = request_item(self.local, request_id)
         status = item["status"]["S"]
         if status == "refused":
             return f"refused/{item['reason']['S']}"
@@ -62,10 +59,7 @@ class Hotline(RuleBasedStateMachine):
         return status
 
     def _mutual(self, request_id: str) -> bool:
-        table = self.local.stack.output("RequestsTableName")
-        item = self.local.client("dynamodb").get_item(
-            TableName=table, Key={"pk": {"S": f"REQ#{request_id}"}}
-        )["Item"]
+        item = request_item(self.local, request_id)
         return bool(item.get("mutual", {}).get("BOOL", False))
 
     def _deliver_again(self, event: dict) -> None:

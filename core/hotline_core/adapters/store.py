@@ -1,6 +1,8 @@
-"""The requests table: one item per request (`REQ#<contact id>`), one per link
-(`LINK#<sha256 of the token>`) and one per caller → receiver pair (`OPEN#<caller>#<receiver>`,
-the newest request between them). Every state change is a single conditional write.
+"""The requests table. A request lives in one item keyed by its link (`LINK#<sha256 of the
+token>`), so the page and the answer each need a single call; `REQ#<contact id>` points at it
+(and makes a repeated Connect invocation for the same contact create nothing); one item per
+caller → receiver pair (`OPEN#<caller>#<receiver>`) points at the newest request between them.
+Every state change is a single conditional write on the request item.
 
 The pair items are written in the request's own create transaction and never touched by an
 answer or the timer: a pair item whose request is settled, or whose window is over, simply
@@ -77,6 +79,7 @@ def request_from_item(item: Item) -> CallRequest:
         late=item.get("late", {}).get("BOOL", False),
         answered_at=_time(item, "answered_at"),
         mutual=item.get("mutual", {}).get("BOOL", False),
+        link_hash=item["pk"]["S"].removeprefix("LINK#"),
     )
 
 
@@ -110,9 +113,8 @@ class DynamoRequestStore:
         check that no receiver → caller request is waiting. A pair item blocks while its
         window is open unless its request id is in `settled` (the caller read it and found
         it answered)."""
-        key = _s(f"REQ#{request.request_id}")
-        item: Item = {
-            "pk": key,
+        request_item: Item = {
+            "pk": _s(f"LINK#{link.token_hash}"),
             "request_id": _s(request.request_id),
             "caller": _party_item(request.caller),
             "receiver": _party_item(request.receiver),
@@ -120,17 +122,19 @@ class DynamoRequestStore:
             "requested_at": _s(request.requested_at.isoformat()),
             "answer_by": _s(request.answer_by.isoformat()),
             "status": _s(Status.INQUIRY),
+            "link_expires_at": _n(_epoch(link.expires_at)),
             "expires_at": _n(_epoch(request.requested_at + REQUEST_RETENTION)),
         }
-        link_item: Item = {
-            "pk": _s(f"LINK#{link.token_hash}"),
+        pointer: Item = {
+            "pk": _s(f"REQ#{request.request_id}"),
             "request_id": _s(request.request_id),
-            "link_expires_at": _n(_epoch(link.expires_at)),
-            "expires_at": _n(_epoch(link.expires_at)),
+            "link_hash": _s(link.token_hash),
+            "expires_at": _n(_epoch(request.requested_at + REQUEST_RETENTION)),
         }
         pair_item: Item = {
             "pk": _s(pair_key(request.caller.phone, request.receiver.phone)),
             "request_id": _s(request.request_id),
+            "link_hash": _s(link.token_hash),
             "open_until": _n(_epoch(request.answer_by)),
             "expires_at": _n(_epoch(request.answer_by + REQUEST_RETENTION)),
         }
@@ -146,14 +150,14 @@ class DynamoRequestStore:
                     {
                         "Put": {
                             "TableName": self._table,
-                            "Item": item,
+                            "Item": pointer,
                             "ConditionExpression": "attribute_not_exists(pk)",
                         }
                     },
                     {
                         "Put": {
                             "TableName": self._table,
-                            "Item": link_item,
+                            "Item": request_item,
                             "ConditionExpression": "attribute_not_exists(pk)",
                         }
                     },
@@ -200,28 +204,45 @@ class DynamoRequestStore:
         )
 
     def get_many(self, request_ids: Iterable[str]) -> dict[str, CallRequest]:
-        keys = [{"pk": _s(f"REQ#{rid}")} for rid in sorted(set(request_ids))]
+        pointers = self._batch_get([f"REQ#{rid}" for rid in sorted(set(request_ids))])
+        found = self._batch_get([f"LINK#{p['link_hash']['S']}" for p in pointers])
+        return {r.request_id: r for r in map(request_from_item, found)}
+
+    def _batch_get(self, keys: list[str]) -> list[Item]:
         if not keys:
-            return {}
+            return []
         got = self._db.batch_get_item(
-            RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}}
+            RequestItems={
+                self._table: {"Keys": [{"pk": _s(k)} for k in keys], "ConsistentRead": True}
+            }
         )
-        found = [request_from_item(i) for i in got.get("Responses", {}).get(self._table, [])]
-        return {r.request_id: r for r in found}
+        return list(got.get("Responses", {}).get(self._table, []))
 
     def open_request(self, caller_phone: str, receiver_phone: str) -> CallRequest | None:
         """The newest request from caller to receiver, settled or not; None when none."""
-        pair = self._db.get_item(
-            TableName=self._table,
-            Key={"pk": _s(pair_key(caller_phone, receiver_phone))},
-            ConsistentRead=True,
-        ).get("Item")
-        return self.get(pair["request_id"]["S"]) if pair else None
+        pair = self._get_item(pair_key(caller_phone, receiver_phone))
+        if pair is None:
+            return None
+        found = self._get_item(f"LINK#{pair['link_hash']['S']}")
+        return request_from_item(found) if found else None
 
-    def accept_mutual(self, request_id: str, now: datetime) -> Transition:
+    def _get_item(self, key: str) -> Item | None:
+        item: Item | None = self._db.get_item(
+            TableName=self._table, Key={"pk": _s(key)}, ConsistentRead=True
+        ).get("Item")
+        return item
+
+    def _link_hash(self, request_id: str) -> str | None:
+        pointer = self._get_item(f"REQ#{request_id}")
+        return pointer["link_hash"]["S"] if pointer else None
+
+    def accept_mutual(
+        self, request_id: str, now: datetime, *, link_hash: str | None = None
+    ) -> Transition:
         """`inquiry → accepted` because the receiver called the caller back."""
         return self._transition(
             request_id,
+            link_hash,
             update="SET #s = :accepted, late = :false, mutual = :true, answered_at = :now",
             condition="#s = :inquiry",
             values={
@@ -233,29 +254,54 @@ class DynamoRequestStore:
         )
 
     def get(self, request_id: str) -> CallRequest | None:
-        found = self._db.get_item(
-            TableName=self._table, Key={"pk": _s(f"REQ#{request_id}")}, ConsistentRead=True
-        ).get("Item")
+        link_hash = self._link_hash(request_id)
+        found = self._get_item(f"LINK#{link_hash}") if link_hash else None
         return request_from_item(found) if found else None
 
     def find_by_link(self, token_hash: str, now: datetime) -> CallRequest | None:
-        link = self._db.get_item(
-            TableName=self._table, Key={"pk": _s(f"LINK#{token_hash}")}, ConsistentRead=True
-        ).get("Item")
-        if not link:
+        found = self._get_item(f"LINK#{token_hash}")
+        if not found:
             return None
         # TTL deletes lazily (up to days later), so expiry is checked here, not trusted to TTL.
-        if int(link["link_expires_at"]["N"]) <= _epoch(now):
+        if int(found["link_expires_at"]["N"]) <= _epoch(now):
             raise LinkExpired(token_hash[:8])
-        return self.get(link["request_id"]["S"])
+        return request_from_item(found)
 
-    def accept(self, request_id: str, now: datetime) -> Transition:
+    def accept(
+        self, request_id: str | None, now: datetime, *, link_hash: str | None = None
+    ) -> Transition:
+        return self._accept(request_id, link_hash, now, check_link=False)
+
+    def accept_link(self, link_hash: str, now: datetime) -> Transition:
+        """The receiver's yes through the link: one conditional write, no read first; a link
+        past its lifetime changes nothing (`LINK_EXPIRED`)."""
+        return self._accept(None, link_hash, now, check_link=True)
+
+    def decline_link(self, link_hash: str, now: datetime) -> Transition:
+        return self._refuse(None, link_hash, Reason.DECLINED, now, check_link=True)
+
+    def decline(
+        self, request_id: str, now: datetime, *, link_hash: str | None = None
+    ) -> Transition:
+        return self._refuse(request_id, link_hash, Reason.DECLINED, now)
+
+    def time_out(
+        self, request_id: str, now: datetime, *, link_hash: str | None = None
+    ) -> Transition:
+        return self._refuse(request_id, link_hash, Reason.TIMED_OUT, now)
+
+    def _accept(
+        self, request_id: str | None, link_hash: str | None, now: datetime, *, check_link: bool
+    ) -> Transition:
+        link_hash = link_hash or (self._link_hash(request_id) if request_id else None)
         first = self._transition(
             request_id,
+            link_hash,
             update="SET #s = :accepted, late = :false, answered_at = :now REMOVE reason",
             condition="#s = :inquiry",
             values={":accepted": _s(Status.ACCEPTED), ":false": {"BOOL": False}},
             now=now,
+            check_link=check_link,
         )
         if first.outcome is not Outcome.ALREADY_SETTLED or first.request is None:
             return first
@@ -263,6 +309,7 @@ class DynamoRequestStore:
             # Too late for the window, not too late to say "free now".
             return self._transition(
                 request_id,
+                link_hash,
                 update="SET #s = :accepted, late = :true, answered_at = :now REMOVE reason",
                 condition="#s = :refused AND reason = :timed_out",
                 values={
@@ -272,46 +319,61 @@ class DynamoRequestStore:
                     ":timed_out": _s(Reason.TIMED_OUT),
                 },
                 now=now,
+                check_link=check_link,
             )
         return first
 
-    def decline(self, request_id: str, now: datetime) -> Transition:
-        return self._refuse(request_id, Reason.DECLINED, now)
-
-    def time_out(self, request_id: str, now: datetime) -> Transition:
-        return self._refuse(request_id, Reason.TIMED_OUT, now)
-
-    def _refuse(self, request_id: str, reason: Reason, now: datetime) -> Transition:
+    def _refuse(
+        self,
+        request_id: str | None,
+        link_hash: str | None,
+        reason: Reason,
+        now: datetime,
+        *,
+        check_link: bool = False,
+    ) -> Transition:
         return self._transition(
             request_id,
+            link_hash,
             update="SET #s = :refused, reason = :reason, answered_at = :now",
             condition="#s = :inquiry",
             values={":refused": _s(Status.REFUSED), ":reason": _s(reason)},
             now=now,
+            check_link=check_link,
         )
 
     def _transition(
         self,
-        request_id: str,
+        request_id: str | None,
+        link_hash: str | None,
         *,
         update: str,
         condition: str,
         values: dict[str, Any],
         now: datetime,
+        check_link: bool = False,
     ) -> Transition:
-        key = {"pk": _s(f"REQ#{request_id}")}
+        # The caller usually knows the request's link (the page, the timer); else one read.
+        link_hash = link_hash or (self._link_hash(request_id) if request_id else None)
+        if link_hash is None:
+            return Transition(Outcome.NOT_FOUND, None)
+        key = f"LINK#{link_hash}"
         condition = f"attribute_exists(pk) AND ({condition})"
+        if check_link:
+            # TTL deletes lazily, so the link's lifetime is part of the condition.
+            condition += " AND link_expires_at > :epoch"
         every = {
             **values,
             ":now": _s(now.astimezone(UTC).isoformat()),
             ":inquiry": _s(Status.INQUIRY),
+            ":epoch": _n(_epoch(now)),
         }
         # DynamoDB rejects values the expressions do not use.
         used = {k: v for k, v in every.items() if k in update or k in condition}
         try:
             result = self._db.update_item(
                 TableName=self._table,
-                Key=key,
+                Key={"pk": _s(key)},
                 UpdateExpression=update,
                 ConditionExpression=condition,
                 ExpressionAttributeNames={"#s": "status"},
@@ -322,10 +384,13 @@ class DynamoRequestStore:
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
-            old: Item | None = exc.response.get("Item")  # type: ignore[assignment]
             # Without the echoed item (an emulator may not send it), read it once.
-            current = self.get(request_id) if old is None else request_from_item(old)
-            if current is None:
+            echoed: Item | None = exc.response.get("Item")  # type: ignore[assignment]
+            old = echoed or self._get_item(key)
+            if old is None:
                 return Transition(Outcome.NOT_FOUND, None)
+            current = request_from_item(old)
+            if check_link and int(old["link_expires_at"]["N"]) <= _epoch(now):
+                return Transition(Outcome.LINK_EXPIRED, current)
             return Transition(Outcome.ALREADY_SETTLED, current)
         return Transition(Outcome.APPLIED, request_from_item(result["Attributes"]))

@@ -34,12 +34,14 @@ class SchedulerAnswerTimer:
         self._role_arn = role_arn
         self._dlq = dead_letter_arn
 
-    def start(self, request_id: str, fire_at: datetime) -> bool:
+    def start(self, request_id: str, fire_at: datetime, *, link_hash: str | None = None) -> bool:
         at = fire_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
         target: dict[str, object] = {
             "Arn": self._target_arn,
             "RoleArn": self._role_arn,
-            "Input": json.dumps({"request_id": request_id}),
+            "Input": json.dumps(
+                {"request_id": request_id, **({"link_hash": link_hash} if link_hash else {})}
+            ),
             "RetryPolicy": {"MaximumRetryAttempts": 10, "MaximumEventAgeInSeconds": 3600},
         }
         if self._dlq:

@@ -56,7 +56,10 @@ def _env(code_dir: str | None) -> dict[str, str]:
         PYTHONDONTWRITEBYTECODE="0",
     )
     env.pop("POWERTOOLS_TRACE_DISABLED", None)
-    env["PYTHONPATH"] = str(ROOT / code_dir) if code_dir else ""
+    # Lambda's sys.path: the function's code, then the layer (/opt/python holds core/'s files).
+    env["PYTHONPATH"] = (
+        os.pathsep.join([str(ROOT / code_dir), str(ROOT / "core")]) if code_dir else ""
+    )
     return env
 
 

@@ -40,11 +40,12 @@ $(SAM_VENV)/.installed:
 
 # Debian's Chromium and CJK fonts for the browser tests; never a downloaded browser.
 browser-deps:
-	@if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then \
+	@if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK" \
+	    || ! fc-list 2>/dev/null | grep -qi "Noto Color Emoji"; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk fonts-noto-color-emoji >/dev/null; \
 	  else \
-	    echo "browser tests need: sudo apt-get install chromium fonts-noto-cjk" >&2; exit 1; \
+	    echo "browser tests need: sudo apt-get install chromium fonts-noto-cjk fonts-noto-color-emoji" >&2; exit 1; \
 	  fi; \
 	fi
 

@@ -332,13 +332,12 @@ def render(r: dict[str, Any]) -> str:
             f"**{throughput:.1f} conversations/s** ({c['error_count']} errors"
             + (f": {'; '.join(c['errors'])}" if c["errors"] else "")
             + f"; {r.get('retries', 0)} connection resets retried by the clients — "
-            "`LocalServer` keeps socketserver's default listen backlog of 5). The engine "
+            "`LocalServer` listens with a backlog of 256). The engine "
             "serialises handler invocations (each function's environment is "
             "process-wide while it runs) and moto is in-process, so this is one core's worth "
-            "of work: concurrency adds queueing, not speed. Each pump also scans every pending "
-            "schedule, so the cost per conversation grows with the number of open requests: "
-            "this is why the default run uses fewer concurrent conversations than 200 "
-            "(`--concurrency 200` runs the full figure, for several minutes).",
+            "of work: concurrency adds queueing, not speed. Each pump still lists every "
+            "pending schedule (each one's time is read once and cached), so the cost per "
+            "conversation grows slowly with the number of open requests.",
             "",
             f"**Memory** (the child process, `/proc/self/status`): {rss['interpreter'] / 1024:.0f} "
             f"MiB before the runtime started, {rss['started'] / 1024:.0f} MiB once healthy, "

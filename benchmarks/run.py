@@ -1,7 +1,7 @@
 """`make bench`: run every benchmark and write BENCHMARKS.md.
 
     .venv/bin/python -m benchmarks.run [--quick] [--output BENCHMARKS.md]
-        [--conversations 200] [--concurrency 50] [--import-runs 10] [--healthy-runs 3]
+        [--conversations 200] [--concurrency 200] [--import-runs 10] [--healthy-runs 3]
 
 Reports; never fails on slow figures (a part that crashes is reported as such)."""
 
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a fast smoke run (small counts)")
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     parser.add_argument("--conversations", type=int, default=200)
-    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--concurrency", type=int, default=200)
     parser.add_argument("--import-runs", type=int, default=10)
     parser.add_argument("--healthy-runs", type=int, default=3)
     args = parser.parse_args(argv)

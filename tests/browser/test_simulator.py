@@ -6,27 +6,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.browser.conftest import WAIT_MS
 from tests.e2e.conftest import running_hotline
 
 pytestmark = pytest.mark.browser
 
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
 TAKUMI, MIZUKI = "+819011112222", "+817033334444"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-WAIT_MS = 15_000  # an upper bound for the page to catch up, never a timing assertion
 
 
 @pytest.fixture(scope="module")
@@ -37,72 +31,62 @@ def simulator_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-def test_a_conversation_on_the_simulator(simulator_url: str) -> None:
-    if not CHROMIUM.exists():
-        pytest.fail(
-            "browser tests need Debian's Chromium at /usr/bin/chromium and CJK fonts: "
-            "run `make browser-deps` (or `sudo apt-get install chromium fonts-noto-cjk`)"
-        )
-    from playwright.sync_api import expect, sync_playwright
+def test_a_conversation_on_the_simulator(simulator_url: str, chromium: Browser) -> None:
+    from playwright.sync_api import expect
 
     ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(locale="ja-JP", viewport={"width": 1280, "height": 900})
-            page = context.new_page()
-            page.goto(simulator_url + "/")
-            takumi = page.locator(f'section[data-phone="{TAKUMI}"]')
-            mizuki = page.locator(f'section[data-phone="{MIZUKI}"]')
-            expect(takumi).to_contain_text("タクミ", timeout=WAIT_MS)
-            expect(mizuki).to_contain_text("ミズキ", timeout=WAIT_MS)
+    context = chromium.new_context(locale="ja-JP", viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(simulator_url + "/")
+    takumi = page.locator(f'section[data-phone="{TAKUMI}"]')
+    mizuki = page.locator(f'section[data-phone="{MIZUKI}"]')
+    expect(takumi).to_contain_text("タクミ", timeout=WAIT_MS)
+    expect(mizuki).to_contain_text("ミズキ", timeout=WAIT_MS)
 
-            takumi.locator("[data-role=call]").click()
-            expect(takumi.locator("[data-role=transcript]")).to_contain_text(
-                "ミズキさんに聞いてみます", timeout=WAIT_MS
-            )
-            invite = mizuki.locator("[data-role=inbox] [data-role=sms]")
-            expect(invite).to_have_count(1, timeout=WAIT_MS)
-            expect(invite).to_contain_text("タクミさんが話したいそうです")
-            link = invite.locator("a")
-            href = link.get_attribute("href")
-            assert href and href.startswith(simulator_url + "/a/"), href
+    takumi.locator("[data-role=call]").click()
+    expect(takumi.locator("[data-role=transcript]")).to_contain_text(
+        "ミズキさんに聞いてみます", timeout=WAIT_MS
+    )
+    invite = mizuki.locator("[data-role=inbox] [data-role=sms]")
+    expect(invite).to_have_count(1, timeout=WAIT_MS)
+    expect(invite).to_contain_text("タクミさんが話したいそうです")
+    link = invite.locator("a")
+    href = link.get_attribute("href")
+    assert href and href.startswith(simulator_url + "/a/"), href
 
-            with context.expect_page() as opened:
-                link.click()
-            answer_page = opened.value
-            answer_page.wait_for_load_state()
-            expect(answer_page.locator("body")).to_contain_text("タクミさん")
-            answer_page.locator('button[value="yes"], button.yes').first.click()
-            answer_page.wait_for_load_state()
-            expect(answer_page.locator("body")).to_contain_text("伝えました", timeout=WAIT_MS)
+    with context.expect_page() as opened:
+        link.click()
+    answer_page = opened.value
+    answer_page.wait_for_load_state()
+    expect(answer_page.locator("body")).to_contain_text("タクミさん")
+    answer_page.locator('button[value="yes"], button.yes').first.click()
+    answer_page.wait_for_load_state()
+    expect(answer_page.locator("body")).to_contain_text("伝えました", timeout=WAIT_MS)
 
-            told = takumi.locator("[data-role=inbox] [data-role=sms]")
-            expect(told).to_have_count(1, timeout=WAIT_MS)
-            expect(told).to_contain_text(MIZUKI)
-            expect(told).to_contain_text("ミズキさんが話せます")
+    told = takumi.locator("[data-role=inbox] [data-role=sms]")
+    expect(told).to_have_count(1, timeout=WAIT_MS)
+    expect(told).to_contain_text(MIZUKI)
+    expect(told).to_contain_text("ミズキさんが話せます")
 
-            # Japanese renders with a CJK font, not tofu: the font is there and in use.
-            assert page.evaluate("document.fonts.check('16px \"Noto Sans CJK JP\"', 'タクミ')")
-            glyphs = page.evaluate(
-                """() => {
-                  const draw = (text) => {
-                    const c = document.createElement('canvas');
-                    c.width = 48; c.height = 48;
-                    const g = c.getContext('2d');
-                    g.font = '36px "Noto Sans CJK JP"';
-                    g.fillText(text, 4, 40);
-                    return Array.from(g.getImageData(0, 0, 48, 48).data).join(',');
-                  };
-                  const tofu = draw(String.fromCodePoint(0x10FFFD)), blank = draw(' ');
-                  return ['話', 'タ', 'ミ'].map((ch) => draw(ch) !== tofu && draw(ch) !== blank);
-                }"""
-            )
-            assert glyphs == [True, True, True], "Japanese renders as missing-glyph boxes"
+    # Japanese renders with a CJK font, not tofu: the font is there and in use.
+    assert page.evaluate("document.fonts.check('16px \"Noto Sans CJK JP\"', 'タクミ')")
+    glyphs = page.evaluate(
+        """() => {
+          const draw = (text) => {
+            const c = document.createElement('canvas');
+            c.width = 48; c.height = 48;
+            const g = c.getContext('2d');
+            g.font = '36px "Noto Sans CJK JP"';
+            g.fillText(text, 4, 40);
+            return Array.from(g.getImageData(0, 0, 48, 48).data).join(',');
+          };
+          const tofu = draw(String.fromCodePoint(0x10FFFD)), blank = draw(' ');
+          return ['話', 'タ', 'ミ'].map((ch) => draw(ch) !== tofu && draw(ch) !== blank);
+        }"""
+    )
+    assert glyphs == [True, True, True], "Japanese renders as missing-glyph boxes"
 
-            takumi.scroll_into_view_if_needed()
-            page.screenshot(path=str(ARTIFACTS / "simulator.png"), full_page=True)
-            answer_page.screenshot(path=str(ARTIFACTS / "answer-page.png"))
-        finally:
-            browser.close()
+    takumi.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "simulator.png"), full_page=True)
+    answer_page.screenshot(path=str(ARTIFACTS / "answer-page.png"))
     assert (ARTIFACTS / "simulator.png").stat().st_size > 10_000

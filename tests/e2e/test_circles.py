@@ -46,6 +46,13 @@ def new_sms(hotline: Hotline, before: int, to: str) -> list[dict[str, str]]:
     return [m for m in hotline.sms()[before:] if m["to"] == to]
 
 
+def test_the_directory_lists_each_circle_with_its_number(circles: Hotline) -> None:
+    assert circles.get("/_local/directory").json()["circles"] == [
+        {"number": FAMILY_LINE, "members": [TAKUMI, MIZUKI, HARUTO, AOI]},
+        {"number": WORK_LINE, "members": [TAKUMI, REN]},
+    ]
+
+
 def test_a_circle_member_picks_who_to_ask_with_one_digit(circles: Hotline) -> None:
     before = len(circles.sms())
 

@@ -64,6 +64,8 @@ def test_health_directory_and_simulator_page(hotline: Hotline) -> None:
         ("ミズキ", MIZUKI),
     }
     assert directory["lines"]["hotline"] == HOTLINE_NUMBER
+    # A plain-array directory is one circle on the default hotline number.
+    assert directory["circles"] == [{"number": None, "members": [TAKUMI, MIZUKI]}]
     page = hotline.get("/")
     assert page.status == 200
     assert page.headers["Content-Type"] == "text/html; charset=utf-8"

@@ -97,6 +97,14 @@ class LocalServer:
     def people(self) -> list[dict[str, str]]:
         return [{"name": p.name, "phone": p.phone, "lang": p.lang} for p in self.directory.people]
 
+    def circles(self) -> list[dict[str, Any]]:
+        """Each circle's hotline number (None for a plain-array directory: the default line)
+        and its members' phones, in directory order."""
+        return [
+            {"number": c.number, "members": [p.phone for p in c.people]}
+            for c in self.directory.circles
+        ]
+
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
@@ -215,7 +223,11 @@ class _Handler(BaseHTTPRequestHandler):
             ("GET", "/_local/events"): engine.events,
             ("POST", "/_local/clock/advance"): lambda: self._advance(engine, _object(body)),
             ("POST", "/_local/replay"): lambda: self._replay(engine, _object(body)),
-            ("GET", "/_local/directory"): lambda: {"people": app.people(), "lines": engine.lines},
+            ("GET", "/_local/directory"): lambda: {
+                "people": app.people(),
+                "lines": engine.lines,
+                "circles": app.circles(),
+            },
             ("GET", "/_local/dead-letters"): lambda: list(engine.dead_letters),
             ("POST", "/_local/members"): lambda: self._rows(engine, "members", _object(body)),
             ("POST", "/_local/benefits"): lambda: self._rows(engine, "benefits", _object(body)),

@@ -24,7 +24,7 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
 }
 
-View = Literal["ask", "ask_late", "accepted", "accepted_late", "declined", "repeat"]
+View = Literal["ask", "ask_late", "accepted", "accepted_late", "mutual", "declined", "repeat"]
 
 _T: dict[str, dict[Lang, str]] = {
     "title": {"ja": "ホットライン", "en": "Hotline"},
@@ -44,6 +44,10 @@ _T: dict[str, dict[Lang, str]] = {
         "話したいときはホットライン {hotline} に電話してください。",
         "en": "{caller} has been told, but may be busy by now. "
         "To start over, call the hotline at {hotline}.",
+    },
+    "mutual": {
+        "ja": "{caller}さんもあなたに電話しました。{caller}さんから電話が来ます。",
+        "en": "{caller} called you too and will call you.",
     },
     "declined": {
         "ja": "{caller}さんに今は話せないと伝えました。",
@@ -77,6 +81,8 @@ class Page:
 def view_for(request: CallRequest) -> View:
     if request.status is Status.INQUIRY:
         return "ask"
+    if request.status is Status.ACCEPTED and request.mutual:
+        return "mutual"
     if request.status is Status.ACCEPTED:
         return "accepted_late" if request.late else "accepted"
     if request.reason is Reason.TIMED_OUT:

@@ -151,6 +151,21 @@ def test_a_mutual_call_texts_both_the_others_number_and_sends_no_new_invitation(
     # The timer was cancelled: nothing more arrives when the window ends.
     local.advance(300)
     assert len(local.sms()) == 3
+    # Mizuki's invitation now says Takumi will call her, and a tap on it changes nothing.
+    path = "/" + invites(local)[0]["body"].split("タップ: ")[1].split("/", 3)[3]
+    page = local.http("GET", path)
+    assert "タクミさんもあなたに電話しました。タクミさんから電話が来ます。" in page.body.decode()
+    assert "<form" not in page.body.decode()
+    local.http(
+        "POST",
+        path,
+        body=b"answer=no",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert len(local.sms()) == 3 and [e["detail-type"] for e in local.events()] == [
+        "CallRequested",
+        "MutualCallMatched",
+    ]
 
 
 def test_a_repeat_call_hears_still_waiting_and_sends_no_second_invitation(hotline_with):

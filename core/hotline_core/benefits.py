@@ -34,8 +34,9 @@ class Benefits(Protocol):
 
 @dataclass(frozen=True)
 class Failure:
-    """A wrong PIN as recorded: how many in the current window, and whether this one locked
-    the phone (exactly one concurrent failure gets `locked_now`)."""
+    """A wrong PIN as recorded: how many fell within the last window (this one included, at
+    most the limit), and whether this one locked the phone (exactly one concurrent failure
+    gets `locked_now`)."""
 
     failures: int
     locked_now: bool
@@ -48,8 +49,9 @@ class AttemptGuard(Protocol):
     def record_failure(
         self, phone: str, now: datetime, *, window: timedelta, limit: int, lockout: timedelta
     ) -> Failure:
-        """Count one wrong PIN in the window that began with the first failure (a new window
-        once that one is over); the failure that reaches `limit` locks for `lockout`."""
+        """Record one wrong PIN at `now`. A sliding window, not a fixed one: when this is the
+        `limit`-th wrong PIN less than `window` after the earliest of them, the phone is
+        locked for `lockout` from `now`, however the earlier failures were spread."""
 
 
 class PinOutcome(StrEnum):

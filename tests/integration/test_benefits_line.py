@@ -5,11 +5,16 @@ TextMember handlers, and the movable clock for the lockout."""
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from hotline_core.adapters.benefits_store import DynamoAttemptGuard
+from hotline_core.benefits import Failure
 from hotline_tools.local.engine import BadRequest, LocalHotline
 from hotline_tools.local.flow import Contact, load_flow, run_flow
 from tests.conftest import ROOT
@@ -101,7 +106,7 @@ def test_five_wrong_pins_lock_the_phone_for_an_hour(line):
     attempts = line.client("dynamodb").get_item(
         TableName=line.stack.output("PinAttemptsTableName"), Key={"phone": {"S": MEMBER}}
     )["Item"]
-    assert attempts["failures"]["N"] == "5"
+    assert len(attempts["failed_at"]["L"]) == 5
     assert int(attempts["expires_at"]["N"]) == int(attempts["locked_until"]["N"])  # the TTL
 
     line.advance(1800)
@@ -178,25 +183,234 @@ class RecordingClient:
         return call
 
 
-def test_the_attempt_counter_is_atomic_and_locks_exactly_once(line):
-    """moto does not make conditional writes atomic across threads, so concurrency is shown
-    by construction: every count is one ADD in one conditional UpdateItem (no read, then
-    write), and the lock is a conditional write only one failure can win."""
+RULES = {"window": timedelta(hours=1), "limit": 5, "lockout": timedelta(hours=1)}
+
+
+def attempts_guard(line, client=None):
+    return DynamoAttemptGuard(
+        client or line.client("dynamodb"), line.stack.output("PinAttemptsTableName")
+    )
+
+
+def test_seven_wrong_pins_within_eleven_minutes_lock_however_the_first_hour_went(line):
+    """Wrong PINs at minutes 0, 50, 50, 50, then four at 61: a window opened by the first
+    failure would restart at 61 and never lock; the sliding one locks at the 2nd of 61."""
+    assert call(line, "1111#")["prompts"][2] == WRONG_PIN  # minute 0 (then two silences)
+    line.advance(50 * 60)
+    call(line, "2222#3333#4444#")  # minute 50: three more
+    line.advance(11 * 60)
+
+    at_61 = call(line, f"5555#6666#{PIN}#")  # minute 61: 5555 is the 5th within an hour
+    again = call(line, f"7777#{PIN}#")
+
+    assert at_61["prompts"] == [GREETING] + [ASK_PIN, WRONG_PIN] * 3 + [GOODBYE]
+    assert again["prompts"][2:5] == [WRONG_PIN, ASK_PIN, WRONG_PIN]
+    assert line.sms() == [] and benefit_events(line) == []
+    item = line.client("dynamodb").get_item(
+        TableName=line.stack.output("PinAttemptsTableName"), Key={"phone": {"S": MEMBER}}
+    )["Item"]
+    # Locked an hour from the 5th failure, a moment ago (the local clock runs in real time).
+    locked_at = int(item["locked_until"]["N"]) - 3600
+    assert 0 <= line.clock.now().timestamp() - locked_at < 30
+    assert item["expires_at"] == item["locked_until"]  # the TTL
+
+
+@pytest.mark.parametrize(("fifth_after", "locks"), [(3599, True), (3601, False)])
+def test_the_fifth_wrong_pin_locks_only_less_than_an_hour_after_the_first(line, fifth_after, locks):
+    guard = attempts_guard(line)
+    t0 = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
+    for offset in (0, 1000, 2000, 3000):
+        assert not guard.record_failure(MEMBER, t0 + timedelta(seconds=offset), **RULES).locked_now
+
+    fifth = t0 + timedelta(seconds=fifth_after)
+    failure = guard.record_failure(MEMBER, fifth, **RULES)
+
+    assert failure.locked_now is locks
+    assert failure.failures == (5 if locks else 4)
+    assert (guard.locked_until(MEMBER, fifth) is not None) is locks
+
+
+def test_a_wrong_pin_costs_one_read_and_one_conditional_write_lockout_included(line):
     db = RecordingClient(line.client("dynamodb"))
-    guard = DynamoAttemptGuard(db, line.stack.output("PinAttemptsTableName"))
+    guard = attempts_guard(line, db)
     now = datetime.now(UTC)
-    rules = {"window": timedelta(hours=1), "limit": 5, "lockout": timedelta(hours=1)}
 
-    results = [guard.record_failure(MEMBER, now, **rules) for _ in range(7)]
+    for _ in range(5):
+        assert guard.locked_until(MEMBER, now) is None
+        guard.record_failure(MEMBER, now, **RULES)
 
-    assert [r.failures for r in results] == [1, 2, 3, 4, 5, 6, 7]
-    assert [r.locked_now for r in results] == [False] * 4 + [True, False, False]
-    assert {name for name, _ in db.calls} == {"update_item"}
-    counts = [kw for _, kw in db.calls if "ADD failures" in kw["UpdateExpression"]]
-    assert len(counts) == 7
-    assert all("ConditionExpression" in kw for _, kw in db.calls)
+    assert [name for name, _ in db.calls] == ["get_item", "update_item"] * 5
+    writes = [kw for name, kw in db.calls if name == "update_item"]
+    assert writes[0]["ConditionExpression"] == "attribute_not_exists(revision)"
+    assert all(kw["ConditionExpression"] == "revision = :seen" for kw in writes[1:])
+    assert "locked_until" in writes[-1]["UpdateExpression"]
     assert guard.locked_until(MEMBER, now) is not None
+
+
+def test_concurrent_wrong_pins_are_all_counted_and_exactly_one_locks(line):
+    """Two Lambdas read the same record, then both write: the second write's revision is
+    stale, so it re-reads and counts on top of the first (moto is not concurrent, so the
+    interleaving is made by hand)."""
+    now = datetime.now(UTC)
+    first, second = attempts_guard(line), attempts_guard(line)
+    for _ in range(3):
+        first.locked_until(MEMBER, now)
+        first.record_failure(MEMBER, now, **RULES)
+
+    assert first.locked_until(MEMBER, now) is None  # both see 3 failures, not locked
+    assert second.locked_until(MEMBER, now) is None
+    fourth = first.record_failure(MEMBER, now, **RULES)
+    fifth = second.record_failure(MEMBER, now, **RULES)  # stale: retried on the fresh record
+    assert (fourth.failures, fourth.locked_now) == (4, False)
+    assert (fifth.failures, fifth.locked_now) == (5, True)
+
+    assert first.locked_until(MEMBER, now) is not None  # a racing 6th: counted, no 2nd lock
+    assert second.locked_until(MEMBER, now) is not None
+    late = [first.record_failure(MEMBER, now, **RULES), second.record_failure(MEMBER, now, **RULES)]
+    assert [f.locked_now for f in late] == [False, False]
+
+
+def test_the_record_stays_small_and_the_lock_ends_after_an_hour(line):
+    guard = attempts_guard(line)
+    now = datetime.now(UTC)
+
+    results = [guard.record_failure(MEMBER, now, **RULES) for _ in range(7)]
+
+    assert [r.failures for r in results] == [1, 2, 3, 4, 5, 5, 5]  # only the latest 5 kept
+    assert [r.locked_now for r in results] == [False] * 4 + [True, False, False]
     later = now + timedelta(hours=1, seconds=1)
     assert guard.locked_until(MEMBER, later) is None
-    assert guard.record_failure(MEMBER, later, **rules).failures == 1  # a new window
+    assert guard.record_failure(MEMBER, later, **RULES) == Failure(failures=1, locked_now=False)
     assert guard.locked_until(MEMBER, later) is None
+
+
+def _reference_locks(offsets):
+    """The rule written out by brute force: the failure at t locks when the phone is not
+    locked at t and at least 5 recorded failures (this one included) are less than an hour
+    before t; a lock lasts an hour."""
+    locks, until = [], None
+    for i, t in enumerate(offsets):
+        in_window = [u for u in offsets[: i + 1] if t - u < 3600]
+        locked_now = (until is None or until <= t) and len(in_window) >= 5
+        if locked_now:
+            until = t + 3600
+        locks.append(locked_now)
+    return locks
+
+
+# Each example uses a fresh phone, so sharing the function's table between examples is safe.
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(gaps=st.lists(st.sampled_from([0, 1, 600, 1799, 3599, 3600, 3601, 7200]), max_size=14))
+@example(gaps=[0, 50 * 60, 0, 0, 11 * 60, 0, 0, 0])  # minutes 0, 50, 50, 50, 61, 61, 61, 61
+def test_the_table_locks_exactly_when_the_rule_says(line, gaps):
+    guard = attempts_guard(line)
+    phone = f"+8190{uuid.uuid4().int % 10**8:08d}"  # a fresh record per example
+    t0 = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
+    offsets = [sum(gaps[: i + 1]) for i in range(len(gaps))]
+
+    locks = [
+        guard.record_failure(phone, t0 + timedelta(seconds=t), **RULES).locked_now for t in offsets
+    ]
+
+    assert locks == _reference_locks(offsets)
+
+
+# --- `hotline benefits import` against the template's table in moto -------------------------
+def scan(line, output):
+    db = line.client("dynamodb")
+    items = db.scan(TableName=line.stack.output(output), ConsistentRead=True)["Items"]
+    return sorted(items, key=lambda item: json.dumps(item, sort_keys=True))
+
+
+@pytest.fixture
+def import_cli(line, monkeypatch):
+    """The real command, its DynamoDB client the line's moto one, its table the template's."""
+    from typer.testing import CliRunner
+
+    from hotline_tools import importer
+    from hotline_tools.cli import app
+    from hotline_tools.rows import SPECS
+
+    db = line.client("dynamodb")
+    # Only the importer's boto3: the handlers the calls run keep their own clients.
+    monkeypatch.setattr(importer, "boto3", SimpleNamespace(client=lambda service: db))
+    monkeypatch.setattr(
+        importer, "table_name", lambda stack, kind: line.stack.output(SPECS[kind].table_output)
+    )
+    monkeypatch.setattr(importer.time, "sleep", lambda _s: None)
+
+    def run(*args):
+        result = CliRunner().invoke(app, list(args))
+        return result.exit_code, " ".join(result.output.split())
+
+    return run
+
+
+def refuse_transaction(client, number):
+    """Make the `number`-th TransactWriteItems of this client fail, as a throttle would."""
+    from botocore.exceptions import ClientError
+
+    seen = []
+
+    def before_call(**_kwargs):
+        seen.append(1)
+        if len(seen) == number:
+            raise ClientError(
+                {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow"}},
+                "TransactWriteItems",
+            )
+
+    client.meta.events.register("before-call.dynamodb.TransactWriteItems", before_call)
+    return seen
+
+
+def big_benefits_file(tmp_path, count=250):
+    rows = [
+        {"pin": f"{7000 + i}", "campaign_url": f"https://example.jp/c/{i}"} for i in range(count)
+    ]
+    rows[0]["pin"] = PIN  # replaces a seeded benefit
+    file = tmp_path / "benefits.json"
+    file.write_text(json.dumps(rows))
+    return file
+
+
+def test_a_big_import_that_fails_part_way_leaves_the_table_exactly_as_it_was(
+    line, import_cli, tmp_path
+):
+    before = scan(line, "BenefitsTableName")
+    seen = refuse_transaction(line.client("dynamodb"), 2)  # the 1st hundred is in by then
+
+    code, said = import_cli("benefits", "import", str(big_benefits_file(tmp_path)))
+
+    assert code == 1
+    assert "the table was restored to what it was before the import" in said
+    assert len(seen) == 2 + 3  # two writes, then the restore of all 250 keys
+    assert scan(line, "BenefitsTableName") == before
+    assert call(line, f"{PIN}#")["prompts"][2] == SMS_SENT  # the old URL still works
+    assert [m["body"] for m in line.sms()] == [f"キャンペーンページ: {URL}"]
+    assert call(line, "7001#")["prompts"][2] == WRONG_PIN  # a new PIN did not stay
+
+
+def test_a_big_import_writes_every_row(line, import_cli, tmp_path):
+    code, said = import_cli("benefits", "import", str(big_benefits_file(tmp_path)))
+
+    assert code == 0, said
+    assert "250 benefits imported" in said
+    assert len(scan(line, "BenefitsTableName")) == 250 + 1  # 13579 was not in the file
+    assert call(line, "7249#")["prompts"][2] == SMS_SENT
+    assert line.sms()[-1]["body"] == "キャンペーンページ: https://example.jp/c/249"
+
+
+def test_a_refused_small_import_writes_nothing(line, import_cli, tmp_path):
+    before = scan(line, "MembersTableName")
+    refuse_transaction(line.client("dynamodb"), 1)
+    file = tmp_path / "members.csv"
+    file.write_text("phone,member_id\n+819077778888,M9\n+819011112222,CHANGED\n")
+
+    code, said = import_cli("members", "import", str(file))
+
+    assert code == 1
+    assert "nothing was written" in said
+    assert scan(line, "MembersTableName") == before

@@ -5,6 +5,7 @@ the adapters swapped for the same fakes."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -44,14 +45,13 @@ class FakeBenefits:
 
 @dataclass
 class _Record:
-    failures: int
-    window_start: datetime
+    failed_at: list[datetime] = field(default_factory=list)
     locked_until: datetime | None = None
 
 
 @dataclass
 class FakeGuard:
-    """Same rules as the DynamoDB adapter: a window opened by the first failure."""
+    """Same rules as the DynamoDB adapter: a sliding window over the latest failures."""
 
     records: dict[str, _Record] = field(default_factory=dict)
 
@@ -64,14 +64,13 @@ class FakeGuard:
     def record_failure(
         self, phone: str, now: datetime, *, window: timedelta, limit: int, lockout: timedelta
     ) -> Failure:
-        record = self.records.get(phone)
-        if record is None or record.window_start <= now - window:
-            record = self.records[phone] = _Record(failures=0, window_start=now)
-        record.failures += 1
-        locked_now = record.failures >= limit and not self.locked_until(phone, now)
+        record = self.records.setdefault(phone, _Record())
+        earlier = [t for t in record.failed_at if now - t < window]
+        record.failed_at = [*earlier[max(0, len(earlier) - (limit - 1)) :], now]
+        locked_now = len(record.failed_at) >= limit and not self.locked_until(phone, now)
         if locked_now:
             record.locked_until = now + lockout
-        return Failure(record.failures, locked_now)
+        return Failure(len(record.failed_at), locked_now)
 
 
 class FakeBus:
@@ -128,7 +127,7 @@ def test_a_wrong_pin_fails_and_is_counted(world: dict[str, Any]) -> None:
 
     assert answer.outcome is PinOutcome.WRONG
     assert answer.as_connect_map() == {"result": "Fail"}
-    assert world["guard"].records[PHONE].failures == 1
+    assert world["guard"].records[PHONE].failed_at == [T0]
     assert world["bus"].published == []
 
 
@@ -208,6 +207,40 @@ def test_wrong_pins_spread_over_more_than_an_hour_do_not_lock(world: dict[str, A
 
     assert outcome is PinOutcome.WRONG
     assert attempt(world, PIN, T0 + timedelta(hours=1, seconds=2)).granted
+
+
+def test_the_window_slides_instead_of_restarting_after_the_first_failure(
+    world: dict[str, Any],
+) -> None:
+    """Minutes 0, 50, 50, 50, then four at 61: the 5th, 6th and 7th wrong PINs all fall
+    within one hour of each other, so the phone locks at minute 61 (a window opened by the
+    first failure and reset after an hour never would)."""
+    minutes = [0, 50, 50, 50, 61, 61, 61, 61]
+    outcomes = [
+        attempt(world, f"00{i:02d}", T0 + timedelta(minutes=m)).outcome
+        for i, m in enumerate(minutes)
+    ]
+
+    # At 61 the failure of minute 0 is out of the window: 50, 50, 50, 61 are four, the next
+    # 61 is the fifth; once locked, the rest fail without a lookup.
+    assert (
+        outcomes == [PinOutcome.WRONG] * 5 + [PinOutcome.WRONG_AND_LOCKED] + [PinOutcome.LOCKED] * 2
+    )
+    assert world["guard"].locked_until(PHONE, T0 + timedelta(minutes=61)) == T0 + timedelta(
+        minutes=121
+    )
+
+
+@pytest.mark.parametrize(("fifth_after", "locks"), [(3599, True), (3600, False), (3601, False)])
+def test_five_wrong_pins_lock_only_within_less_than_an_hour(
+    world: dict[str, Any], fifth_after: int, locks: bool
+) -> None:
+    for i, offset in enumerate((0, 1000, 2000, 3000)):
+        attempt(world, f"000{i}", T0 + timedelta(seconds=offset))
+
+    fifth = attempt(world, "0009", T0 + timedelta(seconds=fifth_after)).outcome
+
+    assert fifth is (PinOutcome.WRONG_AND_LOCKED if locks else PinOutcome.WRONG)
 
 
 def test_a_right_pin_does_not_reset_the_count(world: dict[str, Any]) -> None:
@@ -312,3 +345,135 @@ def test_logs_never_hold_the_pin_or_the_full_phone(
     assert names.count("PinFailures") == 5
     assert names.count("Lockouts") == 1
     assert names.count("LockedAttempts") == 1
+
+
+# --- Connect flow logs never hold a PIN ----------------------------------------------------
+FLOWS = ("hotline.json", "benefits.json")
+PIN_PARAMETER = re.compile(r"pin(code)?", re.IGNORECASE)  # "pin", "pinCode"; not "pin_proof"
+STORED_INPUT = "$.StoredCustomerInput"
+
+
+def load_flow_file(name: str) -> dict[str, Any]:
+    from tests.conftest import ROOT
+
+    flow: dict[str, Any] = json.loads((ROOT / "contact_flow" / name).read_text(encoding="utf-8"))
+    return flow
+
+
+def _is_pin_prompt(action: dict[str, Any]) -> bool:
+    """A stored-input prompt that can take a PIN (4-8 digits); a one-key menu cannot."""
+    parameters = action.get("Parameters", {})
+    if action["Type"] != "GetParticipantInput" or parameters.get("StoreInput") != "True":
+        return False
+    validation = parameters.get("InputValidation", {}).get("CustomValidation", {})
+    return int(validation.get("MaximumLength", "20")) >= 4
+
+
+def _targets(action: dict[str, Any]) -> list[str]:
+    transitions = action.get("Transitions", {})
+    branches = [*transitions.get("Conditions", []), *transitions.get("Errors", [])]
+    nexts = [transitions["NextAction"]] if "NextAction" in transitions else []
+    return nexts + [branch["NextAction"] for branch in branches]
+
+
+def reachable_states(flow: dict[str, Any]) -> set[tuple[str, bool, bool]]:
+    """Every (action, flow logging on?, $.StoredCustomerInput holds a PIN?) a call can be
+    in, over every branch (conditions and errors alike). Logging starts on: with flow logs
+    enabled on the instance, Connect logs a flow until it is told not to."""
+    actions = {action["Identifier"]: action for action in flow["Actions"]}
+    seen: set[tuple[str, bool, bool]] = set()
+    todo = [(flow["StartAction"], True, False)]
+    while todo:
+        state = todo.pop()
+        if state in seen:
+            continue
+        seen.add(state)
+        identifier, logging, holds_pin = state
+        action = actions[identifier]
+        if action["Type"] == "UpdateFlowLoggingBehavior":
+            logging = action["Parameters"]["FlowLoggingBehavior"] == "Enabled"
+        if action["Type"] == "GetParticipantInput" and action["Parameters"]["StoreInput"] == "True":
+            holds_pin = _is_pin_prompt(action)  # each stored input replaces the previous one
+        todo += [(target, logging, holds_pin) for target in _targets(action)]
+    return seen
+
+
+def pin_leaks(flow: dict[str, Any]) -> list[str]:
+    """What Connect would write into its flow logs that contains or asks for a PIN."""
+    actions = {action["Identifier"]: action for action in flow["Actions"]}
+    leaks: set[str] = set()
+    for identifier, logging, holds_pin in reachable_states(flow):
+        action = actions[identifier]
+        if not logging:
+            continue
+        if _is_pin_prompt(action):
+            leaks.add(f"{identifier}: asks for a PIN")
+        if holds_pin and STORED_INPUT in json.dumps(action.get("Parameters", {})):
+            leaks.add(f"{identifier}: reads {STORED_INPUT} while it holds the PIN")
+        if action["Type"] == "InvokeLambdaFunction":
+            passed = action["Parameters"].get("LambdaInvocationAttributes", {})
+            leaks.update(
+                f"{identifier}: passes {name} to a Lambda"
+                for name in passed
+                if PIN_PARAMETER.fullmatch(name)
+            )
+    return sorted(leaks)
+
+
+@pytest.mark.parametrize("name", FLOWS)
+def test_no_pin_is_handled_while_flow_logging_is_on(name: str) -> None:
+    flow = load_flow_file(name)
+
+    assert pin_leaks(flow) == []
+    # The walk really reaches the PIN handling, with logging off.
+    pin_states = [s for s in reachable_states(flow) if s[2]]
+    assert pin_states and any(not logging for _, logging, _ in pin_states)
+
+
+@pytest.mark.parametrize(
+    ("name", "identifier"),
+    [
+        (name, action["Identifier"])
+        for name in FLOWS
+        for action in load_flow_file(name)["Actions"]
+        if action.get("Parameters", {}).get("FlowLoggingBehavior") == "Disabled"
+    ],
+)
+def test_every_logging_off_is_needed(name: str, identifier: str) -> None:
+    """The walk finds the leak when any one logging-off step is turned into logging-on."""
+    flow = load_flow_file(name)
+    for action in flow["Actions"]:
+        if action["Identifier"] == identifier:
+            action["Parameters"]["FlowLoggingBehavior"] = "Enabled"
+
+    assert pin_leaks(flow) != []
+
+
+def test_a_lambda_given_the_pin_under_any_name_with_logging_on_is_a_leak() -> None:
+    flow = load_flow_file("hotline.json")
+    for action in flow["Actions"]:
+        if action["Identifier"] == "invoke-call-request":  # logging is on here
+            action["Parameters"]["LambdaInvocationAttributes"] = {"pinCode": "1234"}
+
+    assert pin_leaks(flow) == ["invoke-call-request: passes pinCode to a Lambda"]
+
+
+def test_the_benefits_flow_logs_again_after_every_pin_check() -> None:
+    """Only the PIN handling goes unlogged: everything the caller hears after it, on every
+    path (wrong PIN, no input, a Lambda error, success), is logged again."""
+    flow = load_flow_file("benefits.json")
+    types = {action["Identifier"]: action["Type"] for action in flow["Actions"]}
+    unlogged = {identifier for identifier, logging, _ in reachable_states(flow) if not logging}
+
+    assert {types[i] for i in unlogged} == {
+        "GetParticipantInput",
+        "Compare",
+        "InvokeLambdaFunction",
+        "UpdateFlowLoggingBehavior",
+    }
+    assert all(
+        i.startswith(("ask-pin-", "check-pin-entered-", "invoke-send-sms-", "pin-logging-"))
+        for i in unlogged
+    )
+    spoken = {i for i, t in types.items() if t in ("MessageParticipant", "DisconnectParticipant")}
+    assert not unlogged & spoken

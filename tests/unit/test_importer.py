@@ -23,34 +23,82 @@ MEMBERS_JSON = json.dumps(
 BENEFITS_CSV = b"pin,campaign_url\n1234,https://example.jp/a\n12345678,https://example.jp/b?x=1\n"
 
 
+def refused(operation: str) -> Exception:
+    from botocore.exceptions import ClientError
+
+    return ClientError(
+        {"Error": {"Code": "TransactionCanceledException", "Message": "no"}}, operation
+    )
+
+
 class FakeDynamo:
-    def __init__(self, unprocessed_rounds: int = 0, refuse: bool = False) -> None:
-        self.items: list[dict[str, Any]] = []
+    """One table in memory, keyed by its partition key (`phone` or `pin`), with DynamoDB's
+    transaction semantics: a TransactWriteItems call applies all its items or none.
+    `fail_transactions` lists which calls (1-based) are refused; `unprocessed_reads` makes
+    that many BatchGetItem answers leave all but one key unprocessed."""
+
+    def __init__(
+        self,
+        key: str = "pin",
+        items: dict[str, dict[str, Any]] | None = None,
+        *,
+        fail_transactions: tuple[int, ...] = (),
+        unprocessed_reads: int = 0,
+    ) -> None:
+        self.key = key
+        self.items: dict[str, dict[str, Any]] = dict(items or {})
         self.calls: list[str] = []
-        self.unprocessed_rounds = unprocessed_rounds
-        self.refuse = refuse
+        self.transactions = 0
+        self.fail_transactions = fail_transactions
+        self.unprocessed_reads = unprocessed_reads
 
     def transact_write_items(self, TransactItems: list[dict[str, Any]]) -> None:
         self.calls.append("transact")
-        if self.refuse:
-            from botocore.exceptions import ClientError
+        self.transactions += 1
+        assert len(TransactItems) <= 100, "DynamoDB takes at most 100 items per transaction"
+        if self.transactions in self.fail_transactions:
+            raise refused("TransactWriteItems")
+        for operation in TransactItems:
+            if "Put" in operation:
+                item = operation["Put"]["Item"]
+                self.items[item[self.key]["S"]] = item
+            else:
+                self.items.pop(operation["Delete"]["Key"][self.key]["S"], None)
 
-            raise ClientError(
-                {"Error": {"Code": "TransactionCanceledException", "Message": "no"}},
-                "TransactWriteItems",
-            )
-        self.items += [t["Put"]["Item"] for t in TransactItems]
-
-    def batch_write_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
-        self.calls.append("batch")
-        [(table, requests)] = RequestItems.items()
-        if self.unprocessed_rounds > 0 and len(requests) > 1:
-            self.unprocessed_rounds -= 1
-            done, left = requests[:1], requests[1:]
+    def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append("read")
+        [(table, request)] = RequestItems.items()
+        assert request["ConsistentRead"] is True
+        keys = request["Keys"]
+        assert len(keys) <= 100, "BatchGetItem takes at most 100 keys"
+        if self.unprocessed_reads > 0 and len(keys) > 1:
+            self.unprocessed_reads -= 1
+            keys, left = keys[:1], keys[1:]
         else:
-            done, left = requests, []
-        self.items += [r["PutRequest"]["Item"] for r in done]
-        return {"UnprocessedItems": {table: left} if left else {}}
+            left = []
+        found = [self.items[k[self.key]["S"]] for k in keys if k[self.key]["S"] in self.items]
+        return {
+            "Responses": {table: found},
+            "UnprocessedKeys": {table: {"Keys": left}} if left else {},
+        }
+
+
+def benefit_rows(count: int, url: str = "https://example.jp/new") -> list[dict[str, str]]:
+    return [{"pin": f"{i:04d}", "campaign_url": url} for i in range(count)]
+
+
+def benefit_item(pin: str, url: str) -> dict[str, Any]:
+    return {"pin": {"S": pin}, "campaign_url": {"S": url}}
+
+
+def existing_benefits() -> dict[str, dict[str, Any]]:
+    """Two rows the file replaces (one with an extra attribute) and one it does not touch."""
+    items = {
+        "0007": benefit_item("0007", "https://example.jp/old-7"),
+        "0150": benefit_item("0150", "https://example.jp/old-150") | {"note": {"S": "kept"}},
+        "9999": benefit_item("9999", "https://example.jp/unrelated"),
+    }
+    return items
 
 
 # --- parsing -------------------------------------------------------------------------------
@@ -139,48 +187,92 @@ def test_unusable_files_are_refused(data: bytes) -> None:
 
 # --- writing -------------------------------------------------------------------------------
 def test_up_to_100_rows_are_one_transaction() -> None:
-    db = FakeDynamo()
+    db = FakeDynamo(key="phone")
     rows = parse_rows("members", MEMBERS_JSON)
 
     assert importer.write_rows(db, "members-table", "members", rows) == 2
     assert db.calls == ["transact"]
-    assert db.items[0] == {"phone": {"S": "+819011112222"}, "member_id": {"S": "M001"}}
+    assert db.items["+819011112222"] == {
+        "phone": {"S": "+819011112222"},
+        "member_id": {"S": "M001"},
+    }
 
 
 def test_a_refused_transaction_writes_nothing() -> None:
-    db = FakeDynamo(refuse=True)
-    with pytest.raises(importer.ImportFailed) as caught:
+    db = FakeDynamo(key="phone", fail_transactions=(1,))
+
+    with pytest.raises(importer.ImportFailed, match="nothing was written") as caught:
         importer.write_rows(db, "t", "members", parse_rows("members", MEMBERS_JSON))
-    assert caught.value.written == 0
-    assert db.items == []
+
+    assert caught.value.partial is False
+    assert db.items == {}
 
 
-def test_more_than_100_rows_are_batched_with_unprocessed_items_retried() -> None:
-    rows = [{"pin": f"{i:04d}", "campaign_url": "https://example.jp/x"} for i in range(130)]
-    db = FakeDynamo(unprocessed_rounds=3)
+def test_more_than_100_rows_read_what_they_replace_then_go_in_transactions_of_100() -> None:
+    db = FakeDynamo(items=existing_benefits(), unprocessed_reads=2)
 
-    written = importer.write_rows(db, "t", "benefits", rows, sleep=lambda _s: None)
+    written = importer.write_rows(db, "t", "benefits", benefit_rows(250), sleep=lambda _s: None)
 
-    assert written == 130
-    assert sorted(i["pin"]["S"] for i in db.items) == [r["pin"] for r in rows]
-    assert db.calls.count("batch") == 6 + 3
+    assert written == 250
+    assert db.calls == ["read"] * (3 + 2) + ["transact"] * 3  # unprocessed keys read again
+    assert sorted(db.items) == sorted([f"{i:04d}" for i in range(250)] + ["9999"])
+    assert db.items["0150"] == benefit_item("0150", "https://example.jp/new")
 
 
-def test_a_batch_that_never_goes_through_reports_how_many_were_written() -> None:
-    rows = [{"pin": f"{i:04d}", "campaign_url": "https://example.jp/x"} for i in range(130)]
-    db = FakeDynamo(unprocessed_rounds=10_000)
+@pytest.mark.parametrize("failing", [1, 2, 3])
+def test_a_failure_part_way_restores_the_table_exactly(failing: int) -> None:
+    before = existing_benefits()
+    db = FakeDynamo(items=before, fail_transactions=(failing,))
 
     with pytest.raises(importer.ImportFailed) as caught:
-        importer.write_rows(db, "t", "benefits", rows, sleep=lambda _s: None)
+        importer.write_rows(db, "t", "benefits", benefit_rows(250), sleep=lambda _s: None)
 
-    assert caught.value.written == len(db.items)
-    assert 0 < caught.value.written < 130
+    assert db.items == before  # replaced rows are back, new ones are gone, others untouched
+    assert caught.value.partial is False
+    assert "the table was restored" in str(caught.value)
+    assert db.calls[: 3 + failing] == ["read"] * 3 + ["transact"] * failing
+    assert db.calls[3 + failing :] == ["transact"] * 3  # the restore: every key of the file
+
+
+def test_the_restore_retries_a_refused_transaction() -> None:
+    before = existing_benefits()
+    db = FakeDynamo(items=before, fail_transactions=(2, 4))  # the 2nd write, the 1st restore
+
+    with pytest.raises(importer.ImportFailed, match="the table was restored"):
+        importer.write_rows(db, "t", "benefits", benefit_rows(250), sleep=lambda _s: None)
+
+    assert db.items == before
+
+
+def test_a_restore_that_fails_too_says_the_table_may_hold_part_of_the_file() -> None:
+    db = FakeDynamo(items=existing_benefits(), fail_transactions=(2, *range(3, 3 + 8)))
+
+    with pytest.raises(importer.ImportFailed) as caught:
+        importer.write_rows(db, "t", "benefits", benefit_rows(250), sleep=lambda _s: None)
+
+    assert caught.value.partial is True
+    assert "restoring the table failed too" in str(caught.value)
+    assert "may hold part of the file" in str(caught.value)
+
+
+def test_reads_that_never_finish_write_nothing() -> None:
+    db = FakeDynamo(items=existing_benefits(), unprocessed_reads=10_000)
+
+    with pytest.raises(importer.ImportFailed, match="nothing was written"):
+        importer.write_rows(db, "t", "benefits", benefit_rows(150), sleep=lambda _s: None)
+
+    assert "transact" not in db.calls
+    assert db.items == existing_benefits()
 
 
 # --- the command ---------------------------------------------------------------------------
 @pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch) -> tuple[typer.Typer, FakeDynamo]:
-    db = FakeDynamo()
+def db() -> FakeDynamo:
+    return FakeDynamo()
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, db: FakeDynamo) -> tuple[typer.Typer, FakeDynamo]:
     monkeypatch.setattr(importer.boto3, "client", lambda service: db)
     monkeypatch.setattr(importer, "table_name", lambda stack, kind: f"{stack}-{kind}")
     app = typer.Typer()
@@ -189,7 +281,7 @@ def cli(monkeypatch: pytest.MonkeyPatch) -> tuple[typer.Typer, FakeDynamo]:
     return app, db
 
 
-def test_the_command_imports_a_good_file(cli: Any, tmp_path: Path) -> None:
+def test_the_command_imports_a_good_file_with_a_progress_bar(cli: Any, tmp_path: Path) -> None:
     app, db = cli
     file = tmp_path / "benefits.csv"
     file.write_bytes(BENEFITS_CSV)
@@ -198,7 +290,41 @@ def test_the_command_imports_a_good_file(cli: Any, tmp_path: Path) -> None:
 
     assert result.exit_code == 0, result.output
     assert "2 benefits imported into prod" in result.output
-    assert len(db.items) == 2
+    [bar] = [line for line in result.output.splitlines() if "benefits -> prod-benefits" in line]
+    assert "━" in bar and "2/2" in bar  # rich's bar, complete, with the count
+    assert sorted(db.items) == ["1234", "12345678"]
+
+
+def test_the_command_says_the_table_was_restored_and_exits_non_zero(
+    cli: Any, tmp_path: Path, db: FakeDynamo
+) -> None:
+    app, _ = cli
+    db.items, db.fail_transactions = existing_benefits(), (2,)
+    file = tmp_path / "benefits.json"
+    file.write_text(json.dumps(benefit_rows(150)))
+
+    result = CliRunner().invoke(app, ["benefits", "import", str(file)])
+
+    said = " ".join(result.output.split())  # rich wraps long lines
+    assert result.exit_code == 1
+    assert "the table was restored to what it was before the import" in said
+    assert "imported into" not in said
+    assert db.items == existing_benefits()
+
+
+def test_the_command_exits_3_when_even_the_restore_failed(
+    cli: Any, tmp_path: Path, db: FakeDynamo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, _ = cli
+    monkeypatch.setattr(importer.time, "sleep", lambda _s: None)  # the restore's back-off
+    db.fail_transactions = (2, *range(3, 3 + 8))
+    file = tmp_path / "benefits.json"
+    file.write_text(json.dumps(benefit_rows(150)))
+
+    result = CliRunner().invoke(app, ["benefits", "import", str(file)])
+
+    assert result.exit_code == 3
+    assert "may hold part of the file" in " ".join(result.output.split())
 
 
 def test_the_command_writes_nothing_and_exits_non_zero_on_any_bad_row(
@@ -221,7 +347,7 @@ def test_the_command_writes_nothing_and_exits_non_zero_on_any_bad_row(
     assert result.exit_code == 1
     assert "row 2" in result.output and "row 3" in result.output
     assert "nothing was written" in result.output
-    assert db.calls == [] and db.items == []
+    assert db.calls == [] and db.items == {}
 
 
 def test_the_command_posts_to_a_local_runtime(

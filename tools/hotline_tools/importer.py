@@ -1,11 +1,12 @@
 """`hotline members import FILE` and `hotline benefits import FILE`: validate every row
 first, then write all of them to the deployed tables or to a running local runtime.
 
-All or nothing, honestly: a file of at most 100 rows is one DynamoDB transaction (really all
-or nothing). A bigger file cannot be one transaction (TransactWriteItems takes 100 items), so
-it goes by BatchWriteItem with UnprocessedItems retried; should a batch still fail, the command
-says exactly how many rows were written. Every row is a whole-item put keyed by phone / PIN,
-so importing the same file again after fixing the cause is safe.
+All or nothing. A file of at most 100 rows is one DynamoDB transaction. A bigger file cannot
+be one (TransactWriteItems takes 100 items), so the items it replaces are read first, the rows
+go in transactions of 100, and should any of them fail, every key of the file is put back as
+it was (the old item again, or no item) before the command exits non-zero saying so. Only a
+failure of that restore too leaves part of the file in the table, and the command says that
+instead (exit code 3). The import assumes nobody else writes these keys meanwhile.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ import boto3
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from hotline_tools.local_client import LocalRuntimeError, call_local
 from hotline_tools.rows import SPECS, Kind, RowsInvalid, dynamo_item, parse_rows
 
-TRANSACTION_LIMIT = 100
-BATCH_SIZE = 25
+TRANSACTION_LIMIT = 100  # items in one TransactWriteItems
+READ_BATCH = 100  # keys in one BatchGetItem
 BATCH_ATTEMPTS = 8
 
 console = Console()
@@ -45,11 +47,12 @@ LocalOption = Annotated[
 
 
 class ImportFailed(RuntimeError):
-    """Writing stopped part way; `written` rows are in the table."""
+    """Nothing was imported. `partial`: the table could not be put back as it was, so it may
+    hold part of the file."""
 
-    def __init__(self, message: str, written: int) -> None:
+    def __init__(self, message: str, *, partial: bool = False) -> None:
         super().__init__(message)
-        self.written = written
+        self.partial = partial
 
 
 @members_app.command("import")
@@ -88,9 +91,8 @@ def run_import(kind: Kind, file: Path, *, stack: str, local: str | None) -> int:
             table = table_name(stack, kind)
             written = write_rows(boto3.client("dynamodb"), table, kind, rows)
     except ImportFailed as exc:
-        err.print(f"[red]{exc}[/red]")
-        err.print(f"[red]{exc.written} of {len(rows)} rows were written[/red]")
-        raise typer.Exit(1) from exc
+        err.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(3 if exc.partial else 1) from exc
     console.print(f"{written} {kind} imported into {local or stack}")
     return written
 
@@ -102,11 +104,13 @@ def table_name(stack: str, kind: Kind, cloudformation: Any = None) -> str:
     try:
         described = cfn.describe_stacks(StackName=stack)["Stacks"][0]
     except (ClientError, BotoCoreError) as exc:
-        raise ImportFailed(f"cannot describe stack {stack!r}: {exc}", 0) from exc
+        raise ImportFailed(f"cannot describe stack {stack!r}: {exc}; nothing was written") from exc
     for item in described.get("Outputs", []):
         if item["OutputKey"] == output:
             return str(item["OutputValue"])
-    raise ImportFailed(f"stack {stack!r} has no output {output}: is it the hotline stack?", 0)
+    raise ImportFailed(
+        f"stack {stack!r} has no output {output}: is it the hotline stack? nothing was written"
+    )
 
 
 def write_rows(
@@ -115,42 +119,119 @@ def write_rows(
     kind: Kind,
     rows: list[dict[str, str]],
     *,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
 ) -> int:
+    """Write every row or none (see the module docstring); raises ImportFailed."""
+    sleep = sleep or time.sleep  # looked up now, so a test can make the back-off instant
     items = [dynamo_item(kind, row) for row in rows]
+    key = SPECS[kind].key
     with _progress() as progress:
         task = progress.add_task(f"{kind} -> {table}", total=len(items))
         if len(items) <= TRANSACTION_LIMIT:
             try:
-                dynamodb.transact_write_items(
-                    TransactItems=[{"Put": {"TableName": table, "Item": i}} for i in items]
-                )
+                _transact(dynamodb, [{"Put": {"TableName": table, "Item": i}} for i in items])
             except (ClientError, BotoCoreError) as exc:
-                raise ImportFailed(f"the transaction was refused: {exc}", 0) from exc
+                raise ImportFailed(
+                    f"the transaction was refused: {exc}; nothing was written"
+                ) from exc
             progress.update(task, advance=len(items))
             return len(items)
-        written = 0
-        for start in range(0, len(items), BATCH_SIZE):
-            pending = [{"PutRequest": {"Item": i}} for i in items[start : start + BATCH_SIZE]]
-            for attempt in range(BATCH_ATTEMPTS):
-                try:
-                    answer = dynamodb.batch_write_item(RequestItems={table: pending})
-                except (ClientError, BotoCoreError) as exc:
-                    raise ImportFailed(f"batch write failed: {exc}", written) from exc
-                left = answer.get("UnprocessedItems", {}).get(table, [])
-                done = len(pending) - len(left)
-                written += done
-                progress.update(task, advance=done)
-                pending = left
-                if not pending:
-                    break
-                sleep(min(0.05 * 2**attempt, 2.0))  # throttled: back off, then retry the rest
-            if pending:
-                raise ImportFailed(
-                    f"{len(pending)} rows stayed unprocessed after {BATCH_ATTEMPTS} attempts",
-                    written,
+        keys = [{key: item[key]} for item in items]
+        try:
+            before = _read(dynamodb, table, key, keys, sleep)
+        except (ClientError, BotoCoreError, ImportFailed) as exc:
+            raise ImportFailed(
+                f"cannot read the items the file replaces: {exc}; nothing was written"
+            ) from exc
+        try:
+            for start in range(0, len(items), TRANSACTION_LIMIT):
+                chunk = items[start : start + TRANSACTION_LIMIT]
+                _transact(dynamodb, [{"Put": {"TableName": table, "Item": i}} for i in chunk])
+                progress.update(task, advance=len(chunk))
+        except (ClientError, BotoCoreError, KeyboardInterrupt) as exc:  # Ctrl-C: restore too
+            reason = f"writing stopped part way ({exc or 'interrupted'})"
+            undo = progress.add_task(f"restoring {table}", total=len(keys))
+            try:
+                _restore(
+                    dynamodb,
+                    table,
+                    key,
+                    keys,
+                    before,
+                    sleep,
+                    lambda n: progress.update(undo, advance=n),
                 )
-    return written
+            except (ClientError, BotoCoreError) as failed:
+                raise ImportFailed(
+                    f"{reason}, and restoring the table failed too ({failed}): {table} may hold "
+                    "part of the file; fix the cause and import the file again",
+                    partial=True,
+                ) from failed
+            raise ImportFailed(
+                f"{reason}; the table was restored to what it was before the import, "
+                "nothing was imported"
+            ) from exc
+    return len(items)
+
+
+def _transact(dynamodb: Any, operations: list[dict[str, Any]]) -> None:
+    dynamodb.transact_write_items(TransactItems=operations)
+
+
+def _read(
+    dynamodb: Any,
+    table: str,
+    key: str,
+    keys: list[dict[str, Any]],
+    sleep: Callable[[float], None],
+) -> dict[str, dict[str, Any]]:
+    """The current item for each key that has one, by key value (consistent reads)."""
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(keys), READ_BATCH):
+        pending: list[dict[str, Any]] = keys[start : start + READ_BATCH]
+        for attempt in range(BATCH_ATTEMPTS):
+            answer = dynamodb.batch_get_item(
+                RequestItems={table: {"Keys": pending, "ConsistentRead": True}}
+            )
+            for item in answer.get("Responses", {}).get(table, []):
+                found[item[key]["S"]] = item
+            pending = answer.get("UnprocessedKeys", {}).get(table, {}).get("Keys", [])
+            if not pending:
+                break
+            sleep(min(0.05 * 2**attempt, 2.0))  # throttled: back off, then read the rest
+        if pending:
+            raise ImportFailed(f"{len(pending)} keys stayed unread after {BATCH_ATTEMPTS} attempts")
+    return found
+
+
+def _restore(
+    dynamodb: Any,
+    table: str,
+    key: str,
+    keys: list[dict[str, Any]],
+    before: dict[str, dict[str, Any]],
+    sleep: Callable[[float], None],
+    advance: Callable[[int], None],
+) -> None:
+    """Put back every key of the file as it was: its old item, or no item. Every key, not just
+    those known to be written, so an answer lost on the way cannot leave one behind."""
+    operations = [
+        {"Put": {"TableName": table, "Item": before[k[key]["S"]]}}
+        if k[key]["S"] in before
+        else {"Delete": {"TableName": table, "Key": k}}
+        for k in keys
+    ]
+    for start in range(0, len(operations), TRANSACTION_LIMIT):
+        chunk = operations[start : start + TRANSACTION_LIMIT]
+        for attempt in range(BATCH_ATTEMPTS):
+            try:
+                _transact(dynamodb, chunk)
+                break
+            except (ClientError, BotoCoreError):
+                if attempt == BATCH_ATTEMPTS - 1:
+                    raise
+                sleep(min(0.05 * 2**attempt, 2.0))  # the restore must not give up on a throttle
+        advance(len(chunk))
 
 
 def post_to_local(base_url: str, kind: Kind, rows: list[dict[str, str]]) -> int:
@@ -165,7 +246,7 @@ def post_to_local(base_url: str, kind: Kind, rows: list[dict[str, str]]) -> int:
                 if exc.status
                 else f"cannot reach the local runtime at {base_url}: {exc}"
             )
-            raise ImportFailed(reason, 0) from exc
+            raise ImportFailed(f"{reason}; nothing was written") from exc
         written = int(answer.get("written", 0))
         progress.update(task, advance=written)
     return written

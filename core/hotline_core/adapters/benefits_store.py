@@ -1,13 +1,14 @@
 """The second line's tables: members (`phone` → `member_id`), benefits (`pin` →
-`campaign_url`) and attempts (`phone` → wrong-PIN count, window start, lockout end, TTL).
+`campaign_url`) and attempts (`phone` → times of the latest wrong PINs, lockout end, TTL).
 
 Attempts live in their own table so the imported members table stays exactly what was
 imported, and so the lockout records' TTL cannot touch a member."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -15,6 +16,9 @@ from hotline_core.benefits import Failure
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+Item = dict[str, Any]  # one DynamoDB item in the low-level client's shape
+_RACES = 5  # concurrent wrong PINs from one phone are a handful at most
 
 
 def _epoch(moment: datetime) -> int:
@@ -54,101 +58,97 @@ class DynamoBenefits:
 
 
 class DynamoAttemptGuard:
-    """One item per phone. Every write is a single conditional UpdateItem, so concurrent wrong
-    PINs (two calls at once) are all counted and exactly one of them sets the lockout."""
+    """One item per phone: `failed_at`, the epoch seconds of its most recent wrong PINs (at
+    most `limit`, none older than the window), `locked_until`, the TTL `expires_at` and a
+    random `revision`. Every failure is one UpdateItem conditioned on the revision it was
+    computed from: concurrent wrong PINs are all counted (a loser re-reads and counts on top)
+    and exactly one of them sets the lockout.
+
+    The item `locked_until` reads is kept for the `record_failure` that follows it on the
+    same phone, so a wrong PIN costs one GetItem and one UpdateItem, a lockout included. A
+    stale copy is harmless: its revision no longer matches, and the write is retried."""
 
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._db = client
         self._table = table_name
+        self._last_read: tuple[str, Item | None] | None = None
 
     def locked_until(self, phone: str, now: datetime) -> datetime | None:
-        item = self._db.get_item(
-            TableName=self._table, Key={"phone": {"S": phone}}, ConsistentRead=True
-        ).get("Item")
+        until = _lock_end(self._read(phone))
         # TTL deletes lazily (up to days later): the end of the lockout is compared here.
-        if not item or "locked_until" not in item:
-            return None
-        until = int(item["locked_until"]["N"])
         return datetime.fromtimestamp(until, UTC) if until > _epoch(now) else None
 
     def record_failure(
         self, phone: str, now: datetime, *, window: timedelta, limit: int, lockout: timedelta
     ) -> Failure:
-        failures = self._count(phone, now, window)
-        locked_now = failures >= limit and self._lock(phone, now, limit, lockout)
-        return Failure(failures=failures, locked_now=locked_now)
-
-    def _count(self, phone: str, now: datetime, window: timedelta) -> int:
-        key = {"phone": {"S": phone}}
-        opened_after = _n(_epoch(now - window))
-        for _ in range(3):  # a lost race against a concurrent window reset is retried
+        last = self._last_read
+        item = last[1] if last is not None and last[0] == phone else self._read(phone)
+        for _ in range(_RACES):
             try:
-                # First failure or one more in the open window: one atomic write either way.
-                result = self._db.update_item(
-                    TableName=self._table,
-                    Key=key,
-                    UpdateExpression=(
-                        "ADD failures :one "
-                        "SET window_start = if_not_exists(window_start, :now), "
-                        "expires_at = if_not_exists(expires_at, :expires)"
-                    ),
-                    ConditionExpression=(
-                        "attribute_not_exists(phone) OR window_start > :opened_after"
-                    ),
-                    ExpressionAttributeValues={
-                        ":one": _n(1),
-                        ":now": _n(_epoch(now)),
-                        ":expires": _n(_epoch(now + window)),
-                        ":opened_after": opened_after,
-                    },
-                    ReturnValues="UPDATED_NEW",
-                )
-                return int(result["Attributes"]["failures"]["N"])
+                return self._write_failure(phone, item, now, window, limit, lockout)
             except ClientError as exc:
                 if not _conditional_failed(exc):
                     raise
-            try:
-                # The window is over: this failure opens a new one (and ends an old lockout).
-                self._db.update_item(
-                    TableName=self._table,
-                    Key=key,
-                    UpdateExpression=(
-                        "SET failures = :one, window_start = :now, expires_at = :expires "
-                        "REMOVE locked_until"
-                    ),
-                    ConditionExpression="window_start <= :opened_after",
-                    ExpressionAttributeValues={
-                        ":one": _n(1),
-                        ":now": _n(_epoch(now)),
-                        ":expires": _n(_epoch(now + window)),
-                        ":opened_after": opened_after,
-                    },
-                )
-                return 1
-            except ClientError as exc:
-                if not _conditional_failed(exc):
-                    raise
-        raise RuntimeError("attempt counter kept changing under concurrent writes")
+            item = self._read(phone)  # another failure was written first: count on top of it
+        raise RuntimeError("attempt record kept changing under concurrent writes")
 
-    def _lock(self, phone: str, now: datetime, limit: int, lockout: timedelta) -> bool:
-        until = _epoch(now + lockout)
-        try:
-            self._db.update_item(
-                TableName=self._table,
-                Key={"phone": {"S": phone}},
-                UpdateExpression="SET locked_until = :until, expires_at = :until",
-                ConditionExpression=(
-                    "failures >= :limit AND "
-                    "(attribute_not_exists(locked_until) OR locked_until <= :now)"
-                ),
-                ExpressionAttributeValues={
-                    ":until": _n(until),
-                    ":limit": _n(limit),
-                    ":now": _n(_epoch(now)),
-                },
-            )
-        except ClientError as exc:
-            if _conditional_failed(exc):
-                return False  # a concurrent failure locked it first
-            raise
-        return True
+    def _read(self, phone: str) -> Item | None:
+        item = self._db.get_item(
+            TableName=self._table, Key={"phone": {"S": phone}}, ConsistentRead=True
+        ).get("Item")
+        self._last_read = (phone, item)
+        return item
+
+    def _write_failure(
+        self,
+        phone: str,
+        item: Item | None,
+        now: datetime,
+        window: timedelta,
+        limit: int,
+        lockout: timedelta,
+    ) -> Failure:
+        at = _epoch(now)
+        span = int(window.total_seconds())
+        # Only the latest failures less than a window old can still make a lockout with this
+        # one; keeping `limit` of them (this one included) is enough, and bounds the item.
+        earlier = [t for t in _failed_at(item) if at - t < span]
+        recent = [*earlier[max(0, len(earlier) - (limit - 1)) :], at]
+        until = _lock_end(item)
+        locked_now = len(recent) >= limit and until <= at
+        if locked_now:
+            until = _epoch(now + lockout)
+        values: dict[str, Any] = {
+            ":failed_at": {"L": [_n(t) for t in recent]},
+            ":revision": {"S": uuid.uuid4().hex},
+            ":expires": _n(max(at + span, until)),
+        }
+        update = "SET failed_at = :failed_at, revision = :revision, expires_at = :expires"
+        if locked_now:
+            update += ", locked_until = :until"
+            values[":until"] = _n(until)
+        if item is not None and "revision" in item:
+            condition = "revision = :seen"
+            values[":seen"] = item["revision"]
+        else:
+            condition = "attribute_not_exists(revision)"  # no item yet (or one without a revision)
+        written = self._db.update_item(
+            TableName=self._table,
+            Key={"phone": {"S": phone}},
+            UpdateExpression=update,
+            ConditionExpression=condition,
+            ExpressionAttributeValues=values,
+            ReturnValues="ALL_NEW",
+        )
+        self._last_read = (phone, written["Attributes"])
+        return Failure(failures=len(recent), locked_now=locked_now)
+
+
+def _failed_at(item: Item | None) -> list[int]:
+    if not item or "failed_at" not in item:
+        return []
+    return sorted(int(value["N"]) for value in item["failed_at"]["L"])
+
+
+def _lock_end(item: Item | None) -> int:
+    return int(item["locked_until"]["N"]) if item and "locked_until" in item else 0

@@ -46,6 +46,12 @@ class Settings(BaseModel):
         except ValidationError as exc:
             problems = "; ".join(f"{err['loc'][0]}: {err['msg']}" for err in exc.errors())
             raise SettingsError(f"bad environment: {problems}") from exc
+        if settings.sms_provider == "end-user-messaging" and not settings.sms_origination_identity:
+            # The template's IAM scopes SendTextMessage to the account's identities.
+            raise SettingsError(
+                "SMS_PROVIDER end-user-messaging needs SMS_ORIGINATION_IDENTITY "
+                "(the phone number, sender ID or pool to send from)"
+            )
         missing = [name for name in needs if not env.get(name)]
         if missing:
             raise SettingsError(f"missing environment variable(s): {', '.join(missing)}")

@@ -326,3 +326,155 @@ def test_accept_and_timer_racing_have_exactly_one_winner(local):
     answer2, _ = start_call(local)
     assert store.accept(answer2["contact_id"], now).request.late is False
     assert store.time_out(answer2["contact_id"], now).outcome is Outcome.ALREADY_SETTLED
+
+
+def test_an_expired_link_shows_410_on_get_too_and_changes_nothing(local):
+    answer, path = start_call(local)
+    local.advance(25 * 3600)  # past the link's 24 h lifetime (and the timer)
+    before = (local.events(), local.sms(), request_item(local, answer["contact_id"]))
+
+    for _ in range(2):  # a prefetch and a tap
+        page = local.http("GET", path)
+        html = page.body.decode("utf-8")
+        assert page.status == 410
+        assert "このリンクは期限切れです。" in html and "This link has expired." in html
+        assert 'name="answer"' not in html  # nothing left to press
+
+    assert (local.events(), local.sms(), request_item(local, answer["contact_id"])) == before
+
+
+# --- Stored only as a hash ---------------------------------------------------------------
+def every_dynamodb_item(local):
+    """Every item of every table in the emulated account, by table."""
+    db = local.client("dynamodb")
+    tables = [t for page in db.get_paginator("list_tables").paginate() for t in page["TableNames"]]
+    scan = db.get_paginator("scan")
+    return {
+        table: [item for page in scan.paginate(TableName=table) for item in page["Items"]]
+        for table in tables
+    }
+
+
+def test_the_link_token_is_stored_nowhere_only_its_hash_and_the_link_is_not_the_contact_id(local):
+    answer, path = start_call(local)
+    local.http("GET", path)
+    local.http("POST", path, body=b"answer=yes", headers=FORM)  # invite, accept, tell, cancel
+    link = local.events()[0]["detail"]["data"]["link"]
+    token = link.rsplit("/", 1)[1]
+    assert path == f"/a/{token}" and len(token) == 22
+    assert answer["contact_id"] not in link
+
+    tables = every_dynamodb_item(local)
+
+    requests = local.stack.output("RequestsTableName")
+    written = {table for table, items in tables.items() if items}
+    # The request and its link, and the consumers' once-only claims: the scans saw them.
+    assert requests in written and any("Idempotency" in table for table in written)
+    dump = json.dumps(tables, default=repr)  # repr: binary attributes are searched too
+    assert token not in dump
+    keys = {item["pk"]["S"] for item in tables[requests]}
+    assert f"LINK#{hashlib.sha256(token.encode()).hexdigest()}" in keys
+
+
+# --- A missing directory ------------------------------------------------------------------
+def test_a_missing_directory_file_fails_the_call_clearly_and_stores_nothing(local, log_lines):
+    bucket = local.stack.output("DirectoryBucketName")
+    local.client("s3").delete_object(Bucket=bucket, Key="phonenumber.json")
+
+    answer = local.call(TAKUMI)
+
+    assert answer["prompts"][-1].startswith("ただいまご利用いただけません")
+    assert local.events() == [] and local.sms() == []
+    assert all(not items for items in every_dynamodb_item(local).values())
+    [line] = [entry for entry in log_lines() if entry["message"] == "directory unusable"]
+    assert f"s3://{bucket}/phonenumber.json does not exist (NoSuchKey)" in line["problem"]
+    assert TAKUMI not in json.dumps(line)
+
+
+# --- In English -----------------------------------------------------------------------------
+ENGLISH = json.dumps(
+    [
+        {"name": "Takumi", "phone": TAKUMI, "lang": "en"},
+        {"name": "Mizuki", "phone": MIZUKI, "lang": "en"},
+    ]
+).encode()
+JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
+
+
+@pytest.fixture
+def english():
+    from hotline_tools.local.engine import LocalHotline
+    from tests.conftest import ROOT
+
+    hotline = LocalHotline(root=ROOT, directory=ENGLISH).start()
+    try:
+        yield hotline
+    finally:
+        hotline.stop()
+
+
+def english_call(local):
+    answer = local.call(TAKUMI)
+    [invite] = local.sms(MIZUKI)
+    link = local.events()[0]["detail"]["data"]["link"]
+    assert answer["prompts"][-1] == "OK, I'll ask Mizuki. Please hang up and wait."
+    assert invite["body"] == f"Takumi wants to talk. If you can, tap: {link}"
+    return answer, link_path(invite["body"])
+
+
+def english_page(local, method, path, **kwargs):
+    page = local.http(method, path, **kwargs)
+    html = page.body.decode("utf-8")
+    assert page.status == 200
+    assert html.startswith('<!doctype html><html lang="en">')
+    assert not JAPANESE.search(html), "an English page has no Japanese in it"
+    return html
+
+
+def test_an_english_receiver_gets_the_english_page_and_the_caller_an_english_yes(english):
+    answer, path = english_call(english)
+
+    html = english_page(english, "GET", path)
+
+    assert "<p>Takumi wants to talk.</p>" in html
+    assert '<button class="yes" type="submit">Yes, call me</button>' in html
+    assert '<button class="no" type="submit">Not now</button>' in html
+    assert request_item(english, answer["contact_id"])["status"]["S"] == "inquiry"
+
+    html = english_page(english, "POST", path, body=b"answer=yes", headers=FORM)
+
+    assert "<p>Takumi has been told. Expect a call.</p>" in html
+    assert [m["body"] for m in english.sms(TAKUMI)] == ["Mizuki can talk. Call +817033334444"]
+
+
+def test_an_english_caller_hears_of_the_time_out_and_the_late_yes_in_english(english):
+    _, path = english_call(english)
+
+    assert english.advance(180)["fired"] == 1
+
+    assert [m["body"] for m in english.sms(TAKUMI)] == [
+        "Mizuki can't talk right now; wait for their call"
+    ]
+    html = english_page(english, "GET", path)
+    assert "Takumi's request timed out, but you can still say you are free now." in html
+    assert "Yes, call me" in html and "Not now" not in html
+
+    html = english_page(english, "POST", path, body=b"answer=yes", headers=FORM)
+
+    assert (
+        "<p>Takumi has been told, but may be busy by now. "
+        "To start over, call the hotline at +815012340001.</p>"
+    ) in html
+    assert [m["body"] for m in english.sms(TAKUMI)] == [
+        "Mizuki can't talk right now; wait for their call",
+        "Mizuki is free now. Call +817033334444",
+    ]
+
+
+def test_an_english_no_tells_the_caller_in_english(english):
+    _, path = english_call(english)
+
+    html = english_page(english, "POST", path, body=b"answer=no", headers=FORM)
+
+    assert "<p>Takumi has been told you can't talk now.</p>" in html
+    assert [m["body"] for m in english.sms(TAKUMI)] == ["Mizuki can't talk right now."]

@@ -1,14 +1,21 @@
-"""Domain rules with no AWS at all: directory, tokens, timer rounding, texts and segments."""
+"""Domain rules with no AWS at all: directory, tokens, timer rounding, texts and segments.
+(The directory's S3 reader runs against botocore's Stubber: nothing leaves the process.)"""
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import UTC, datetime, timedelta
 
+import boto3
 import pytest
+from botocore.exceptions import ClientError
+from botocore.response import StreamingBody
+from botocore.stub import Stubber
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hotline_core.adapters.directory_source import S3Directory
 from hotline_core.directory import DirectoryError, parse_directory
 from hotline_core.messages import sms_segments, text
 from hotline_core.phone import mask_phone
@@ -65,6 +72,66 @@ def test_a_bad_directory_is_a_clear_error_naming_the_problem(raw, problem):
     with pytest.raises(DirectoryError) as error:
         parse_directory(raw)
     assert problem in str(error.value)
+
+
+@pytest.fixture
+def s3():
+    client = boto3.client("s3", region_name="ap-northeast-1")
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()
+
+
+WHERE = {"Bucket": "hotline-people", "Key": "phonenumber.json"}
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "problem"),
+    [
+        ("NoSuchKey", 404, "does not exist"),
+        ("NoSuchBucket", 404, "names a bucket that does not exist"),
+        # Without s3:ListBucket, S3 answers a missing key with 403 AccessDenied.
+        ("AccessDenied", 403, "it is missing, or this function may not read it"),
+    ],
+)
+def test_a_missing_directory_file_is_a_directory_error_naming_bucket_and_key(
+    s3, code, status, problem
+):
+    client, stubber = s3
+    stubber.add_client_error("get_object", code, http_status_code=status, expected_params=WHERE)
+
+    with pytest.raises(DirectoryError) as error:
+        S3Directory(client, **{k.lower(): v for k, v in WHERE.items()}).load()
+
+    message = str(error.value)
+    assert "s3://hotline-people/phonenumber.json" in message
+    assert problem in message and f"({code})" in message
+    assert isinstance(error.value.__cause__, ClientError)  # the S3 error is kept as the cause
+
+
+def test_a_passing_s3_failure_is_raised_as_is_so_the_call_can_be_retried(s3):
+    client, stubber = s3
+    stubber.add_client_error("get_object", "SlowDown", http_status_code=503)
+
+    with pytest.raises(ClientError) as error:
+        S3Directory(client, bucket="hotline-people", key="phonenumber.json").load()
+
+    assert not isinstance(error.value, DirectoryError)
+
+
+def test_the_directory_is_read_once_and_kept(s3):
+    client, stubber = s3
+    body = (EVENTS / "phonenumber.json").read_bytes()
+    stubber.add_response("get_object", {"Body": _streaming(body)}, expected_params=WHERE)
+    directory = S3Directory(client, bucket="hotline-people", key="phonenumber.json")
+
+    first, second = directory.load(), directory.load()  # one response queued: one read
+
+    assert first is second and len(first.people) == 2
+
+
+def _streaming(body: bytes) -> StreamingBody:
+    return StreamingBody(io.BytesIO(body), len(body))
 
 
 def test_tokens_are_128_bit_short_and_stored_only_as_a_hash():

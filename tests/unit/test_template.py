@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 from hotline_tools.local.template import Template, load_template
 from tests.conftest import ROOT
@@ -18,18 +19,6 @@ RESOURCES = DOC["Resources"]
 
 def of_type(kind):
     return {name: r for name, r in RESOURCES.items() if r["Type"] == kind}
-
-
-def statements():
-    """Every IAM statement in the template, with where it lives."""
-    for name, resource in RESOURCES.items():
-        props = resource.get("Properties", {})
-        for policy in props.get("Policies", []) or []:
-            if isinstance(policy, dict):
-                for statement in policy.get("Statement", []):
-                    yield name, statement
-                for statement in policy.get("PolicyDocument", {}).get("Statement", []):
-                    yield name, statement
 
 
 def test_bus_archive_every_event_and_one_rule_per_consumer():
@@ -70,88 +59,54 @@ def test_requests_table_is_on_demand_with_ttl():
     assert props["TimeToLiveSpecification"]["Enabled"] is True
 
 
-def test_connect_resources_exist_only_with_an_instance():
-    for kind in ("AWS::Connect::ContactFlow", "AWS::Connect::IntegrationAssociation"):
-        assert of_type(kind) and all(
-            r.get("Condition") == "HasConnect" for r in of_type(kind).values()
-        )
-    permissions = of_type("AWS::Lambda::Permission")
-    assert any(
-        p["Properties"]["Principal"] == "connect.amazonaws.com" for p in permissions.values()
-    )
-    without = Template(ROOT / "template.yaml")
-    assert without.conditions["HasConnect"] is False
-    arn = (
-        "arn:aws:connect:ap-northeast-1:123456789012:instance/"
-        + "0" * 8
-        + "-0000-0000-0000-"
-        + "0" * 12
-    )
-    assert Template(ROOT / "template.yaml", parameters={"ConnectInstanceArn": arn}).conditions[
-        "HasConnect"
-    ]
+def as_list(value):
+    return value if isinstance(value, list) else [value]
 
 
-def test_no_wildcard_action_and_no_full_access_managed_policy():
-    for name, statement in statements():
-        actions = (
-            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-        )
-        if statement.get("Effect") == "Deny":
-            continue
-        for action in actions:
-            assert action != "*" and not action.endswith(":*"), f"{name}: {action}"
-    for name, resource in RESOURCES.items():
-        for policy in resource.get("Properties", {}).get("Policies", []) or []:
-            assert "FullAccess" not in str(policy), name
-        for arn in resource.get("Properties", {}).get("ManagedPolicyArns", []) or []:
-            assert "FullAccess" not in str(arn), name
+IAM_POLICY_TYPES = ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")
 
 
-# Sending an SMS to a phone number has no resource ARN: AWS requires "*" for these actions.
-STAR_ALLOWED = {"sns:Publish", "sms-voice:SendTextMessage"}
+def policy_documents(resources):
+    """Every identity-policy document, with where it lives: a SAM function's inline
+    statements, an IAM role's inline policies, an IAM policy or managed policy. (Trust
+    policies and resource policies grant nothing to our code and are not walked.)"""
+    for name, resource in resources.items():
+        kind, props = resource["Type"], resource.get("Properties") or {}
+        if kind == "AWS::Serverless::Function":
+            for policy in as_list(props.get("Policies") or []):
+                if isinstance(policy, dict) and "Statement" in policy:
+                    yield name, policy
+        elif kind == "AWS::IAM::Role":
+            for policy in props.get("Policies") or []:
+                yield name, policy["PolicyDocument"]
+        elif kind in IAM_POLICY_TYPES:
+            yield name, props["PolicyDocument"]
 
 
-def test_a_star_resource_only_where_aws_requires_it_and_with_a_comment_saying_why():
-    text = (ROOT / "template.yaml").read_text(encoding="utf-8")
-    for name, statement in statements():
-        if statement.get("Effect") == "Deny" or statement.get("Resource") != "*":
-            continue
-        actions = (
-            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-        )
-        assert set(actions) <= STAR_ALLOWED, f"{name}: {actions} on *"
-    for index, line in enumerate(text.splitlines()):
-        if line.strip() == 'Resource: "*"':
-            window = "\n".join(text.splitlines()[max(0, index - 4) : index])
-            assert "requires" in window, f"line {index + 1}: a * resource needs a comment why"
+def statements(resources=None):
+    """Every IAM statement, with where it lives."""
+    for name, document in policy_documents(RESOURCES if resources is None else resources):
+        for statement in as_list(document["Statement"]):
+            yield name, statement
 
 
-def test_pass_role_is_scoped_to_the_scheduler_role():
-    passes = [(n, s) for n, s in statements() if "iam:PassRole" in str(s["Action"])]
-    assert passes
-    for name, statement in passes:
-        assert statement["Resource"] == {"Fn::GetAtt": ["SchedulerRole", "Arn"]}, name
+def allows(resources=None):
+    """Allow statements as (where, actions, resources), both always lists."""
+    for name, statement in statements(resources):
+        if statement.get("Effect") == "Allow":
+            yield name, as_list(statement["Action"]), as_list(statement["Resource"])
 
 
-def test_embedded_contact_flows_match_their_files():
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "embed_flows.py"), "--check"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+def sam_policy_templates():
+    """(function, name) of every SAM policy template and managed policy a function names."""
+    for name, resource in of_type("AWS::Serverless::Function").items():
+        for policy in as_list(resource["Properties"].get("Policies") or []):
+            if isinstance(policy, str):
+                yield name, policy
+            else:
+                yield from ((name, key) for key in policy if key not in ("Statement", "Version"))
 
 
-@pytest.mark.parametrize("flow", ["hotline"])
-def test_each_line_has_a_contact_flow_resource_with_the_lambda_substituted(flow):
-    text = (ROOT / "template.yaml").read_text(encoding="utf-8")
-    assert f"# BEGIN contact_flow/{flow}.json" in text
-    assert '"LambdaFunctionARN": "${CallRequestFunction.Arn}"' in text
-
-
-# --- Operating it (issue 6) --------------------------------------------------------------
 SAM_PYTHON = ROOT / ".venv-sam" / "bin" / "python"
 TRANSFORM = """
 import json, os, sys
@@ -172,10 +127,11 @@ json.dump(transform(doc, {}, NoPolicies()), sys.stdout)
 
 @pytest.fixture(scope="module")
 def transformed():
-    """The template as CloudFormation sees it after the SAM transform (SAM generates one
-    dead-letter queue per EventBridgeRule event with a DeadLetterConfig)."""
-    if not SAM_PYTHON.exists():
-        pytest.skip("the SAM transform lives in .venv-sam (make setup)")
+    """The template as CloudFormation sees it after the SAM transform: SAM policy templates
+    expanded into statements, one role per function, and one dead-letter queue per
+    EventBridgeRule event with a DeadLetterConfig."""
+    # `make test` creates .venv-sam first (cfn-lint and sam validate run from it).
+    assert SAM_PYTHON.exists(), "the SAM transform lives in .venv-sam: run `make setup`"
     result = subprocess.run(
         [str(SAM_PYTHON), "-c", TRANSFORM, str(ROOT / "template.yaml")],
         capture_output=True,
@@ -185,6 +141,289 @@ def transformed():
     return json.loads(result.stdout)["Resources"]
 
 
+def test_the_policy_walk_sees_functions_roles_and_expanded_policy_templates(transformed):
+    # Without this, a walk that found nothing would make every least-privilege test pass.
+    walked = {name for name, _ in statements()}
+    with_statements = {
+        n
+        for n, r in of_type("AWS::Serverless::Function").items()
+        if any(isinstance(p, dict) and "Statement" in p for p in r["Properties"]["Policies"])
+    }
+    assert {"SchedulerRole", "CallRequestFunction"} <= walked
+    assert with_statements <= walked
+    roles = {n for n, r in transformed.items() if r["Type"] == "AWS::IAM::Role"}
+    assert {f"{n}Role" for n in of_type("AWS::Serverless::Function")} <= roles
+    expanded = [actions for _, actions, _ in allows(transformed)]
+    assert ["events:PutEvents"] in expanded  # EventBridgePutEventsPolicy, expanded by SAM
+
+
+@pytest.mark.parametrize("stage", ["template", "transformed"])
+def test_no_wildcard_action_and_no_not_action_or_not_resource(stage, request):
+    resources = RESOURCES if stage == "template" else request.getfixturevalue("transformed")
+    for name, statement in statements(resources):
+        if statement.get("Effect") != "Allow":
+            continue
+        assert "NotAction" not in statement and "NotResource" not in statement, name
+        for action in as_list(statement["Action"]):
+            assert isinstance(action, str), f"{name}: {action}"
+            assert action != "*" and not action.endswith(":*"), f"{name}: {action}"
+
+
+def test_no_full_access_policy_template_or_managed_policy(transformed):
+    named = list(sam_policy_templates())
+    assert ("CallRequestFunction", "EventBridgePutEventsPolicy") in named
+    for name, policy in named:
+        assert not policy.endswith("FullAccess") and "FullAccess" not in policy, (name, policy)
+    for resources in (RESOURCES, transformed):
+        for name, resource in resources.items():
+            for arn in (resource.get("Properties") or {}).get("ManagedPolicyArns") or []:
+                assert "FullAccess" not in json.dumps(arn), (name, arn)
+        for name, resource in resources.items():
+            if resource["Type"] == "AWS::IAM::ManagedPolicy":
+                assert "FullAccess" not in json.dumps(resource["Properties"]), name
+
+
+# Where AWS has no resource ARN to scope an action to, and why. Nothing else gets "*".
+STAR_ALLOWED = {
+    "sns:Publish": "publishing straight to a phone number (no topic) has no resource ARN",
+}
+
+
+def service_authorization_reference():
+    """The Service Authorization Reference as cfn-lint ships it (in .venv-sam, beside the
+    SAM CLI): per service, the resource types each action can be scoped to; none listed
+    means AWS requires "*"."""
+    [path] = (ROOT / ".venv-sam" / "lib").glob(
+        "python3*/site-packages/cfnlint/data/AdditionalSpecs/Policies.json"
+    )
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def resource_types(action):
+    service, name = action.split(":", 1)
+    return service_authorization_reference()[service]["Actions"][name.lower()].get("Resources")
+
+
+def test_end_user_messaging_send_text_message_supports_resource_level_permissions():
+    # The reason it is not in STAR_ALLOWED: it is authorised on the origination identity.
+    assert {"PhoneNumber", "Pool", "SenderId"} <= set(resource_types("sms-voice:SendTextMessage"))
+
+
+@pytest.mark.parametrize("stage", ["template", "transformed"])
+def test_a_star_resource_only_where_aws_requires_it(stage, request):
+    resources = RESOURCES if stage == "template" else request.getfixturevalue("transformed")
+    stars = [(n, actions) for n, actions, res in allows(resources) if "*" in res]
+    assert stars  # sns:Publish to a phone number: the one exception exists, and is checked
+    for name, actions in stars:
+        for action in actions:
+            assert action in STAR_ALLOWED or not resource_types(action), f"{name}: {action} on *"
+
+
+def allow_statements_on_star(node):
+    """Every YAML mapping in the template that allows something on "*" (Resource "*" or a
+    list holding "*"), as parsed nodes, so each one's line is known."""
+    if isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            yield from allow_statements_on_star(item)
+    elif isinstance(node, yaml.MappingNode):
+        fields = {k.value: v for k, v in node.value if isinstance(k, yaml.ScalarNode)}
+        effect, resource = fields.get("Effect"), fields.get("Resource")
+        if effect is not None and effect.value == "Allow" and resource is not None:
+            values = resource.value if isinstance(resource, yaml.SequenceNode) else [resource]
+            if any(isinstance(v, yaml.ScalarNode) and v.value == "*" for v in values):
+                yield node, fields
+        for _, value in node.value:
+            yield from allow_statements_on_star(value)
+
+
+def test_every_star_resource_carries_a_comment_saying_why():
+    text = (ROOT / "template.yaml").read_text(encoding="utf-8")
+    lines = text.splitlines()
+    root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    found = list(allow_statements_on_star(root))
+    for node, fields in found:
+        line = node.start_mark.line  # the statement's first line ("- Effect: Allow")
+        above, comment = line - 1, []
+        while above >= 0 and lines[above].strip().startswith("#"):
+            comment.insert(0, lines[above].strip())
+            above -= 1
+        why = " ".join(comment)
+        assert "requires" in why, f"line {line + 1}: a * resource needs a comment saying why"
+        action = fields["Action"]
+        actions = action.value if isinstance(action, yaml.SequenceNode) else [action]
+        for name in (a.value for a in actions):
+            assert name in why, f"line {line + 1}: the comment above * must name {name}"
+    assert len(found) == len(sms_senders())  # sns:Publish, once per function that texts
+
+
+def test_pass_role_is_scoped_to_the_scheduler_role():
+    passes = [(n, s) for n, s in statements() if "iam:PassRole" in as_list(s["Action"])]
+    assert passes
+    for name, statement in passes:
+        assert statement["Resource"] == {"Fn::GetAtt": ["SchedulerRole", "Arn"]}, name
+        assert statement["Condition"] == {
+            "StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}
+        }, name
+
+
+# --- Wiring the template must keep ---------------------------------------------------------
+def handler_source(function):
+    props = RESOURCES[function]["Properties"]
+    module = props["Handler"].rsplit(".", 1)[0]
+    return (ROOT / props["CodeUri"] / f"{module.replace('.', '/')}.py").read_text("utf-8")
+
+
+def sms_senders():
+    """Functions whose handler sends an SMS (read from the code, not from the template)."""
+    return {
+        name
+        for name in of_type("AWS::Serverless::Function")
+        if re.search(r"deps\.(once_only_)?sms\b", handler_source(name))
+    }
+
+
+def environment(function):
+    variables = dict(DOC["Globals"]["Function"]["Environment"]["Variables"])
+    props = RESOURCES[function]["Properties"]
+    variables.update((props.get("Environment") or {}).get("Variables") or {})
+    return variables
+
+
+def test_every_function_that_texts_gets_the_sms_provider_its_identity_and_the_permission():
+    from typing import get_args
+
+    from hotline_core.settings import Settings
+
+    senders = sms_senders()
+    assert senders >= {"InviteReceiverFunction", "TellCallerFunction", "TextMemberFunction"}
+    allowed = set(get_args(Settings.model_fields["sms_provider"].annotation))
+    assert set(DOC["Parameters"]["SmsProvider"]["AllowedValues"]) == allowed
+    assert DOC["Parameters"]["SmsProvider"]["Default"] == "sns"
+    sms_actions = {"sns:Publish", "sms-voice:SendTextMessage"}
+    for name in of_type("AWS::Serverless::Function"):
+        granted = {a for n, actions, _ in allows() if n == name for a in actions}
+        if name in senders:
+            env = environment(name)
+            assert env.get("SMS_PROVIDER") == {"Ref": "SmsProvider"}, name
+            assert env.get("SMS_ORIGINATION_IDENTITY") == {"Ref": "SmsOriginationIdentity"}, name
+            assert sms_actions <= granted, name
+        else:
+            assert not sms_actions & granted, f"{name} does not text anyone"
+
+
+def test_send_text_message_is_scoped_to_this_account_and_region():
+    scoped = [res for _, actions, res in allows() if "sms-voice:SendTextMessage" in actions]
+    assert len(scoped) == len(sms_senders())
+    for resources in scoped:
+        assert resources == [
+            {"Fn::Sub": "arn:${AWS::Partition}:sms-voice:${AWS::Region}:${AWS::AccountId}:*"}
+        ]
+
+
+def test_every_consumer_gets_allow_replay_side_effects_off_by_default():
+    parameter = DOC["Parameters"]["AllowReplaySideEffects"]
+    assert parameter["Default"] == "false" and set(parameter["AllowedValues"]) == {"true", "false"}
+    consumers = [
+        n
+        for n, r in of_type("AWS::Serverless::Function").items()
+        if r["Properties"]["CodeUri"] == "consumers/"
+    ]
+    assert len(consumers) >= 5
+    for name in consumers:
+        assert environment(name).get("ALLOW_REPLAY_SIDE_EFFECTS") == {
+            "Ref": "AllowReplaySideEffects"
+        }, name
+
+
+def test_the_http_api_stage_is_throttled(transformed):
+    apis = of_type("AWS::Serverless::HttpApi")
+    assert apis
+    stages = [r for r in transformed.values() if r["Type"] == "AWS::ApiGatewayV2::Stage"]
+    assert len(stages) == len(apis)
+    # The template's limits, and what SAM hands CloudFormation for the stage.
+    for where, props in [
+        *((n, a["Properties"]) for n, a in apis.items()),
+        *(("stage", s["Properties"]) for s in stages),
+    ]:
+        settings = props.get("DefaultRouteSettings") or {}
+        assert settings.get("ThrottlingBurstLimit", 0) > 0, where
+        assert settings.get("ThrottlingRateLimit", 0) > 0, where
+
+
+def flow_lambda_invocations():
+    """(flow, function, InvocationTimeLimitSeconds) for every Lambda a contact flow invokes."""
+    for path in sorted((ROOT / "contact_flow").glob("*.json")):
+        flow = json.loads(path.read_text(encoding="utf-8"))
+        for action in flow["Actions"]:
+            if action["Type"] == "InvokeLambdaFunction":
+                params = action["Parameters"]
+                [function] = re.fullmatch(r"\$\{(\w+)\.Arn\}", params["LambdaFunctionARN"]).groups()
+                yield path.stem, function, int(params["InvocationTimeLimitSeconds"])
+
+
+def test_a_function_a_flow_invokes_times_out_before_the_flow_gives_up_on_it():
+    invoked = list(flow_lambda_invocations())
+    assert {f for _, f, _ in invoked} >= {"CallRequestFunction", "BenefitRequestFunction"}
+    for flow, function, limit in invoked:
+        timeout = RESOURCES[function]["Properties"].get(
+            "Timeout", DOC["Globals"]["Function"]["Timeout"]
+        )
+        assert timeout < limit, f"{flow}: {function} Timeout {timeout} >= {limit} s"
+        assert limit <= 8  # Connect's own ceiling for a synchronous Lambda
+
+
+def test_connect_resources_exist_only_with_an_instance_and_cover_every_invoked_function():
+    for kind in ("AWS::Connect::ContactFlow", "AWS::Connect::IntegrationAssociation"):
+        assert of_type(kind), kind
+        for name, resource in of_type(kind).items():
+            assert resource.get("Condition") == "HasConnect", name
+    connect = {
+        n: p
+        for n, p in of_type("AWS::Lambda::Permission").items()
+        if p["Properties"]["Principal"] == "connect.amazonaws.com"
+    }
+    assert connect
+    for name, permission in connect.items():
+        assert permission.get("Condition") == "HasConnect", name
+        assert permission["Properties"]["SourceArn"] == {"Ref": "ConnectInstanceArn"}, name
+    invoked = {f for _, f, _ in flow_lambda_invocations()}
+    permitted = {p["Properties"]["FunctionName"]["Fn::GetAtt"][0] for p in connect.values()}
+    associated = {
+        r["Properties"]["IntegrationArn"]["Fn::GetAtt"][0]
+        for r in of_type("AWS::Connect::IntegrationAssociation").values()
+    }
+    assert invoked <= permitted and invoked <= associated
+    without = Template(ROOT / "template.yaml")
+    assert without.conditions["HasConnect"] is False
+    arn = (
+        "arn:aws:connect:ap-northeast-1:123456789012:instance/"
+        + "0" * 8
+        + "-0000-0000-0000-"
+        + "0" * 12
+    )
+    assert Template(ROOT / "template.yaml", parameters={"ConnectInstanceArn": arn}).conditions[
+        "HasConnect"
+    ]
+
+
+def test_embedded_contact_flows_match_their_files():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "embed_flows.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("flow", ["hotline"])
+def test_each_line_has_a_contact_flow_resource_with_the_lambda_substituted(flow):
+    text = (ROOT / "template.yaml").read_text(encoding="utf-8")
+    assert f"# BEGIN contact_flow/{flow}.json" in text
+    assert '"LambdaFunctionARN": "${CallRequestFunction.Arn}"' in text
+
+
+# --- Operating it (issue 6) --------------------------------------------------------------
 def alarms():
     return of_type("AWS::CloudWatch::Alarm")
 
@@ -314,3 +553,15 @@ def test_custom_domain_resources_exist_only_with_a_domain_and_a_certificate():
     assert Template(ROOT / "template.yaml", parameters=domain).conditions["HasCustomDomain"]
     link = RESOURCES["CallRequestFunction"]["Properties"]["Environment"]["Variables"]
     assert "${CustomDomainName}" in json.dumps(link["LINK_BASE_URL"])
+
+
+def test_end_user_messaging_cannot_deploy_without_an_origination_identity():
+    # SendTextMessage is scoped to the account's identities: the stack refuses the parameters
+    # that would deploy a sender with none to send from.
+    rule = DOC["Rules"]["EndUserMessagingNeedsAnOriginationIdentity"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "SmsProvider"}, "end-user-messaging"]}
+    [assertion] = rule["Assertions"]
+    assert assertion["Assert"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "SmsOriginationIdentity"}, ""]}]
+    }
+    assert "SmsOriginationIdentity" in assertion["AssertDescription"]

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Protocol
 
+from hotline_core.directory import Lang
 from hotline_core.events import EventData
 from hotline_core.requests import CallRequest, Creation, Link, Transition
 
@@ -72,4 +73,8 @@ class AnswerTimer(Protocol):
 
 
 class LinkExpired(Exception):
-    """The link existed but its lifetime is over."""
+    """The link existed but its lifetime is over; `lang` is its receiver's, for the page."""
+
+    def __init__(self, ref: str, lang: Lang = "ja") -> None:
+        super().__init__(ref)
+        self.lang: Lang = lang

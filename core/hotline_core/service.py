@@ -384,8 +384,8 @@ def _find(token: str | None, store: RequestStore, now: datetime) -> CallRequest 
         return error_page(404, "not_found")
     try:
         request = store.find_by_link(hash_token(token), now)
-    except LinkExpired:
-        return error_page(410, "expired")
+    except LinkExpired as expired:
+        return error_page(410, "expired", expired.lang)
     if request is None:
         return error_page(404, "not_found")
     return request

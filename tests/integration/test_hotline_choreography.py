@@ -478,3 +478,14 @@ def test_an_english_no_tells_the_caller_in_english(english):
 
     assert "<p>Takumi has been told you can't talk now.</p>" in html
     assert [m["body"] for m in english.sms(TAKUMI)] == ["Mizuki can't talk right now."]
+
+
+def test_an_expired_link_says_so_in_the_receivers_language_first(english):
+    _, path = english_call(english)
+    english.advance(25 * 3600)
+    for method, kwargs in (("GET", {}), ("POST", {"body": b"answer=yes", "headers": FORM})):
+        page = english.http(method, path, **kwargs)
+        html = page.body.decode("utf-8")
+        assert page.status == 410
+        assert html.startswith('<!doctype html><html lang="en">'), method
+        assert html.index("This link has expired.") < html.index("このリンクは期限切れです。")

@@ -264,7 +264,7 @@ class DynamoRequestStore:
             return None
         # TTL deletes lazily (up to days later), so expiry is checked here, not trusted to TTL.
         if int(found["link_expires_at"]["N"]) <= _epoch(now):
-            raise LinkExpired(token_hash[:8])
+            raise LinkExpired(token_hash[:8], request_from_item(found).receiver.lang)
         return request_from_item(found)
 
     def accept(

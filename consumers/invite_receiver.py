@@ -11,5 +11,7 @@ from hotline_core.lambda_support import Deps, consumer, metrics
 
 @consumer(CallRequested, does="text the receiver the link", needs=("IDEMPOTENCY_TABLE_NAME",))
 def handler(event: CallRequested, deps: Deps) -> None:
-    service.invite_receiver(event, deps.once_only_sms)
-    metrics.add_metric(name="Invitations", unit=MetricUnit.Count, value=1)
+    sms = deps.once_only_sms.recording()
+    service.invite_receiver(event, sms)
+    if sms.sent:  # not for a duplicate delivery, which sent nothing
+        metrics.add_metric(name="Invitations", unit=MetricUnit.Count, value=1)

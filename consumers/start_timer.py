@@ -15,8 +15,10 @@ NEEDS = ("SCHEDULE_GROUP", "TIMER_TARGET_ARN", "SCHEDULER_ROLE_ARN", "IDEMPOTENC
 
 @consumer(CallRequested, does="start the answer timer", needs=NEEDS)
 def handler(event: CallRequested, deps: Deps) -> None:
-    started = deps.once_only.do(
+    once = deps.once_only.do(
         f"timer#{event.request_id}", lambda: service.start_timer(event, deps.timer)
     )
-    logger.info("answer timer", timer_started=bool(started))
-    metrics.add_metric(name="TimersStarted", unit=MetricUnit.Count, value=int(bool(started)))
+    # Not started: a duplicate delivery (the claim was there) or the schedule already existed.
+    started = once.ran and bool(once.value)
+    logger.info("answer timer", timer_started=started)
+    metrics.add_metric(name="TimersStarted", unit=MetricUnit.Count, value=int(started))

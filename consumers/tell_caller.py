@@ -19,7 +19,10 @@ from hotline_core.lambda_support import Deps, consumer, metrics
     needs=("IDEMPOTENCY_TABLE_NAME",),
 )
 def handler(event: Accepted | Declined | TimedOut | MutualCallMatched, deps: Deps) -> None:
-    service.tell_caller(event, deps.once_only_sms)
+    sms = deps.once_only_sms.recording()
+    service.tell_caller(event, sms)
+    if not sms.sent:
+        return  # a duplicate delivery (or an outcome already told): nothing sent, nothing counted
     late = isinstance(event, Accepted) and event.late
     metrics.add_metric(name="CallerTold", unit=MetricUnit.Count, value=1)
     metrics.add_metric(

@@ -13,5 +13,7 @@ from hotline_core.lambda_support import Deps, consumer, metrics
     BenefitRequested, does="text the member the campaign URL", needs=("IDEMPOTENCY_TABLE_NAME",)
 )
 def handler(event: BenefitRequested, deps: Deps) -> None:
-    benefits.text_member(event, deps.once_only_sms)
-    metrics.add_metric(name="BenefitTexts", unit=MetricUnit.Count, value=1)
+    sms = deps.once_only_sms.recording()
+    benefits.text_member(event, sms)
+    if sms.sent:  # not for a duplicate delivery, which sent nothing
+        metrics.add_metric(name="BenefitTexts", unit=MetricUnit.Count, value=1)

@@ -56,7 +56,8 @@ def answer(token: str) -> Response[str]:
             token=token, answer=given, store=deps().store, bus=deps().bus, now=now()
         )
     except PublishFailed:
-        # The answer is stored but not yet announced; pressing again announces it.
+        # The answer is stored but not yet announced (EventBridge refused the entry, or the
+        # PutEvents call itself failed); pressing again announces it.
         logger.exception("answer stored, announcement failed")
         return _respond(error_page(503, "retry"))
     if page.status_code == 200 and given in ("yes", "no"):

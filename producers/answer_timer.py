@@ -8,10 +8,10 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hotline_core import service
-from hotline_core.lambda_support import Deps, logger, metrics, now
+from hotline_core.lambda_support import Deps, logger, metrics, now, validation_problems
 from hotline_core.requests import Outcome
 from hotline_core.settings import Settings
 
@@ -34,8 +34,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     deps = _deps = _deps or Deps(Settings.from_env())
     try:
         timer = TimerInput.model_validate(event)
-    except ValueError as exc:
-        logger.error("malformed timer input rejected", problems=str(exc))
+    except ValidationError as exc:
+        # Paths and messages only: str(exc) quotes the input, which may hold a phone number.
+        logger.error("malformed timer input rejected", problems=validation_problems(exc))
         raise
     logger.append_keys(correlation_id=timer.request_id)
     outcome = service.time_out(

@@ -18,7 +18,14 @@ from hotline_core import clock
 from hotline_core.adapters.bus import EventBridgePublisher
 from hotline_core.adapters.directory_source import S3Directory
 from hotline_core.adapters.idempotency import OnceOnly, OnceOnlySms
-from hotline_core.adapters.retry import RetryingSms
+from hotline_core.adapters.retry import (
+    Limits,
+    Retrier,
+    RetryingSms,
+    RetryPolicy,
+    deadline,
+    transient_or_unanswered,
+)
 from hotline_core.adapters.sms import EndUserMessagingSms, MeteredSms, SnsSms
 from hotline_core.adapters.store import DynamoRequestStore
 from hotline_core.adapters.timer import SchedulerAnswerTimer
@@ -40,9 +47,53 @@ def now() -> datetime:
     return clock.now()
 
 
+# --- How long a side effect may take -----------------------------------------------------
+# Every call a consumer's effect makes is bounded, so that the effect ends (done, or raised
+# with its claim released) well before the function's Timeout in template.yaml; a test does
+# the arithmetic against the template (tests/integration/test_guarantees.py).
+CLAIMS_CLIENT = Limits(connect=0.5, read=0.5)  # DynamoDB PutItem/DeleteItem: ms when healthy
+SMS_CLIENT = Limits(connect=0.5, read=2.0)
+SCHEDULER_CLIENT = Limits(connect=0.5, read=1.5)
+CLIENT_LIMITS: dict[tuple[str, str], Limits] = {
+    ("dynamodb", "claims"): CLAIMS_CLIENT,
+    ("sns", ""): SMS_CLIENT,
+    ("pinpoint-sms-voice-v2", ""): SMS_CLIENT,
+    ("scheduler", ""): SCHEDULER_CLIENT,
+}
+CLAIM_RETRIES = RetryPolicy(
+    attempts=2,
+    attempt_seconds=CLAIMS_CLIENT.attempt_seconds,
+    budget_seconds=2.1,
+    base_delay=0.05,
+    max_delay=0.1,
+)
+SMS_RETRIES = RetryPolicy(
+    attempts=4,
+    attempt_seconds=SMS_CLIENT.attempt_seconds,
+    budget_seconds=3.5,  # one slow attempt, or a few quickly throttled ones
+    base_delay=0.2,
+    max_delay=2.0,
+)
+SCHEDULER_RETRIES = RetryPolicy(
+    attempts=3,
+    attempt_seconds=SCHEDULER_CLIENT.attempt_seconds,
+    budget_seconds=3.0,
+    base_delay=0.1,
+    max_delay=0.5,
+)
+FINISH_SECONDS = 0.5  # after the last call: the log lines and the metrics flush
+# What a call inside a claimed effect must leave of the invocation: time to release the claim.
+RELEASE_RESERVE = CLAIM_RETRIES.worst_case + FINISH_SECONDS
+
+
 @functools.cache
-def client(service: str) -> Any:
-    return boto3.client(service)  # type: ignore[call-overload]
+def client(service: str, purpose: str = "") -> Any:
+    """One client per service (and purpose) per container. Side-effect clients get short
+    timeouts and one botocore attempt (`CLIENT_LIMITS`); the others keep botocore's defaults."""
+    limits = CLIENT_LIMITS.get((service, purpose))
+    if limits is None:
+        return boto3.client(service)  # type: ignore[call-overload]
+    return boto3.client(service, config=limits.config())  # type: ignore[call-overload]
 
 
 def count(name: str) -> None:
@@ -107,6 +158,9 @@ class Deps:
             target_arn=s.timer_target_arn,
             role_arn=s.scheduler_role_arn,
             dead_letter_arn=s.timer_dead_letter_arn or None,
+            retry=Retrier(
+                SCHEDULER_RETRIES, retry_if=transient_or_unanswered, reserve=RELEASE_RESERVE
+            ),
         )
 
     @functools.cached_property
@@ -120,15 +174,38 @@ class Deps:
         else:
             provider = SnsSms(client("sns"))
         # Counted after the retries: one SmsSent or one SmsFailed per message.
-        return MeteredSms(RetryingSms(provider), count=count)
+        return MeteredSms(RetryingSms(provider, SMS_RETRIES, reserve=RELEASE_RESERVE), count=count)
 
     @functools.cached_property
     def once_only(self) -> OnceOnly:
-        return OnceOnly(client("dynamodb"), self.settings.idempotency_table_name, clock=now)
+        return OnceOnly(
+            client("dynamodb", "claims"),
+            self.settings.idempotency_table_name,
+            clock=now,
+            # A claim attempt leaves time to release it; a release leaves time to finish.
+            claim_retry=Retrier(
+                CLAIM_RETRIES, retry_if=transient_or_unanswered, reserve=RELEASE_RESERVE
+            ),
+            release_retry=Retrier(
+                CLAIM_RETRIES, retry_if=transient_or_unanswered, reserve=FINISH_SECONDS
+            ),
+        )
 
     @functools.cached_property
     def once_only_sms(self) -> OnceOnlySms:
         return OnceOnlySms(self.sms, self.once_only)
+
+
+def validation_problems(exc: ValidationError) -> list[str]:
+    """What was wrong, as field paths and messages: never an input value (it may be a phone
+    number), and not the name of an unexpected field either (that is input too)."""
+    problems = []
+    for error in exc.errors():
+        path = [str(part) for part in error["loc"]]
+        if error["type"] == "extra_forbidden" and path:
+            path[-1] = "<unexpected field>"
+        problems.append(f"{'.'.join(path) or '<input>'}: {error['msg']}")
+    return problems
 
 
 def parse_event(event: dict[str, Any], *models: type[DataT]) -> tuple[EventBridgeEvent, DataT]:
@@ -143,17 +220,20 @@ def parse_event(event: dict[str, Any], *models: type[DataT]) -> tuple[EventBridg
             raise ValueError(f"expected one of {sorted(by_type)}, got {outer.detail_type!r}")
         inner = Envelope[model].model_validate(outer.detail)  # type: ignore[valid-type]
     except (ValidationError, ValueError) as exc:
-        problems = (
-            [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
-            if isinstance(exc, ValidationError)
-            else [str(exc)]
-        )
+        problems = validation_problems(exc) if isinstance(exc, ValidationError) else [str(exc)]
         logger.error("malformed event rejected", models=sorted(by_type), problems=problems)
         raise
     return outer, inner.data
 
 
 Consumer = Callable[[DataT, Deps], None]
+
+
+def _seconds_left(context: LambdaContext) -> Callable[[], float] | None:
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if not callable(remaining):
+        return None
+    return lambda: float(remaining()) / 1000
 
 
 def consumer(
@@ -187,11 +267,21 @@ def consumer(
                 )
                 metrics.add_metric(name="ReplaySkipped", unit=MetricUnit.Count, value=1)
                 return
-            fn(data, deps)
+            with deadline(_seconds_left(context)):
+                fn(data, deps)
 
         return handler
 
     return wrap
 
 
-__all__ = ["BY_DETAIL_TYPE", "Deps", "consumer", "logger", "metrics", "now", "parse_event"]
+__all__ = [
+    "BY_DETAIL_TYPE",
+    "Deps",
+    "consumer",
+    "logger",
+    "metrics",
+    "now",
+    "parse_event",
+    "validation_problems",
+]

@@ -8,8 +8,12 @@ import re
 import threading
 
 import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
+from pydantic import ValidationError
 
+from hotline_core import lambda_support
 from hotline_core.lambda_support import client as cached_client
+from tests.conftest import ROOT, request_item
 
 TAKUMI, MIZUKI = "+819011112222", "+817033334444"
 FORM = {"content-type": "application/x-www-form-urlencoded"}
@@ -146,15 +150,33 @@ def test_a_failed_send_releases_the_claim_so_the_retry_sends(local, monkeypatch)
     assert local.dead_letters == []
 
 
-def test_a_replayed_conversation_texts_nobody_and_starts_no_timer(local, log_lines):
+def forget_claims(local):
+    """As if the once-only records had expired: only the replay guard can stop a replay now."""
+    table = local.stack.functions["InviteReceiverFunction"].environment["IDEMPOTENCY_TABLE_NAME"]
+    db = local.client("dynamodb")
+    for item in db.scan(TableName=table)["Items"]:
+        db.delete_item(TableName=table, Key={"id": item["id"]})
+
+
+def claims(local) -> list[str]:
+    table = local.stack.functions["InviteReceiverFunction"].environment["IDEMPOTENCY_TABLE_NAME"]
+    return sorted(i["id"]["S"] for i in local.client("dynamodb").scan(TableName=table)["Items"])
+
+
+def replay_everything(local):
     from datetime import timedelta
 
-    start = local.clock.now() - timedelta(minutes=1)
+    now = local.clock.now()
+    return local.replay(now - timedelta(minutes=10), now + timedelta(minutes=1))
+
+
+def test_a_replayed_conversation_texts_nobody_and_starts_no_timer(local, log_lines):
     local.call(TAKUMI)
     local.http("POST", link_path(local.sms(MIZUKI)[0]["body"]), body=b"answer=yes", headers=FORM)
     sms_before = len(local.sms())
+    forget_claims(local)
 
-    result = local.replay(start, local.clock.now() + timedelta(minutes=1))
+    result = replay_everything(local)
 
     assert result["replayed"] == 2
     replayed = [e for e in local.events() if e.get("replay-name") == result["replay_name"]]
@@ -238,3 +260,246 @@ def test_a_timeout_whose_event_is_lost_is_retried_by_scheduler_and_completes(
     assert [m["body"] for m in local.sms(TAKUMI)] == [
         "ミズキさんは今は話せないようです。連絡を待ってください"
     ]
+
+
+def test_with_allow_replay_side_effects_a_replay_texts_and_starts_the_timer_again(log_lines):
+    from hotline_tools.local.engine import LocalHotline
+
+    local = LocalHotline(root=ROOT, parameters={"AllowReplaySideEffects": "true"}).start()
+    try:
+        local.call(TAKUMI)
+        path = link_path(local.sms(MIZUKI)[0]["body"])
+        local.http("POST", path, body=b"answer=yes", headers=FORM)
+        assert (len(local.sms(MIZUKI)), len(local.sms(TAKUMI))) == (1, 1)
+        forget_claims(local)
+
+        result = replay_everything(local)
+
+        assert result["replayed"] == 2
+        assert (len(local.sms(MIZUKI)), len(local.sms(TAKUMI))) == (2, 2)
+        assert local.sms(MIZUKI)[1]["body"] == local.sms(MIZUKI)[0]["body"]
+    finally:
+        local.stop()
+    started = [e for e in log_lines() if e["message"] == "answer timer" and e.get("timer_started")]
+    assert len(started) == 2  # the call's timer, and the replay's
+    assert not [e for e in log_lines() if e["message"] == "replayed event: side effect skipped"]
+
+
+# --- every effect ends before the function's timeout ---------------------------------------
+COLD_START_SECONDS = 1.0  # the first invocation builds its settings and clients
+
+
+def consumer_effects():
+    """What each consumer does at worst, in order: (claimed?, the effect's retry policy)."""
+    ls = lambda_support
+    return {
+        "InviteReceiverFunction": (True, ls.SMS_RETRIES),
+        # One text per outcome; MutualCallMatched sends two, bounded by the deadline guard.
+        "TellCallerFunction": (True, ls.SMS_RETRIES),
+        "TextMemberFunction": (True, ls.SMS_RETRIES),
+        "StartTimerFunction": (True, ls.SCHEDULER_RETRIES),
+        "CancelTimerFunction": (False, ls.SCHEDULER_RETRIES),
+    }
+
+
+def test_every_consumer_ends_its_effect_and_releases_its_claim_well_before_its_timeout():
+    from hotline_tools.local.template import Template
+
+    ls = lambda_support
+    functions = {f.logical_id: f for f in Template(ROOT / "template.yaml").functions()}
+    consumers = {name for name, f in functions.items() if f.code_uri.rstrip("/") == "consumers"}
+    effects = consumer_effects()
+    assert consumers == set(effects)  # a new consumer needs its line here
+    claim = release = ls.CLAIM_RETRIES.worst_case
+    for name, (claimed, policy) in effects.items():
+        worst = policy.worst_case + ls.FINISH_SECONDS + (claim + release if claimed else 0)
+        assert COLD_START_SECONDS + worst <= functions[name].timeout, (name, worst)
+    # An attempt inside a claimed effect starts only with this much time left after it (the
+    # consumer wrapper passes the invocation's deadline): enough to release, then finish.
+    assert ls.RELEASE_RESERVE >= release + ls.FINISH_SECONDS > release
+    # Each policy knows how long one of its attempts can take: its client's timeouts.
+    assert ls.SMS_RETRIES.attempt_seconds >= ls.SMS_CLIENT.attempt_seconds
+    assert ls.SCHEDULER_RETRIES.attempt_seconds >= ls.SCHEDULER_CLIENT.attempt_seconds
+    assert ls.CLAIM_RETRIES.attempt_seconds >= ls.CLAIMS_CLIENT.attempt_seconds
+
+
+def test_side_effect_clients_have_short_timeouts_and_leave_retries_to_the_budget(local):
+    ls = lambda_support
+    for (service, purpose), limits in ls.CLIENT_LIMITS.items():
+        config = cached_client(service, purpose).meta.config
+        assert (config.connect_timeout, config.read_timeout) == (limits.connect, limits.read)
+        assert config.retries == {"mode": "standard", "total_max_attempts": 1}
+    assert set(ls.CLIENT_LIMITS) >= {
+        ("sns", ""),
+        ("pinpoint-sms-voice-v2", ""),
+        ("scheduler", ""),
+        ("dynamodb", "claims"),
+    }
+    # The consumers' adapters are built on those clients.
+    from hotline_core.settings import Settings
+
+    deps = lambda_support.Deps(Settings(TABLE_NAME="t", EVENT_BUS_NAME="b"))
+    assert deps.once_only._db is cached_client("dynamodb", "claims")
+    assert deps.timer._scheduler is cached_client("scheduler")
+
+
+class Raise:
+    """A botocore hook counting calls and raising `error` the next `times` (None: always)."""
+
+    def __init__(self, error: Exception | None, times: int | None = None) -> None:
+        self.error, self.left, self.calls = error, times, 0
+
+    def __call__(self, **kwargs):
+        self.calls += 1
+        if self.left is None or self.left > 0:
+            if self.left is not None:
+                self.left -= 1
+            raise self.error
+
+
+@pytest.fixture
+def hook():
+    installed = []
+
+    def install(client, event, handler):
+        client.meta.events.register(event, handler)
+        installed.append((client, event, handler))
+        return handler
+
+    yield install
+    for client, event, handler in installed:
+        client.meta.events.unregister(event, handler)
+
+
+def test_an_sms_call_that_times_out_releases_its_claim_and_the_retry_sends(local, hook):
+    timeout = hook(
+        cached_client("sns"),
+        "before-call.sns.Publish",
+        Raise(ReadTimeoutError(endpoint_url="https://sns"), times=1),
+    )
+
+    answer = local.call(TAKUMI)
+
+    assert timeout.calls == 2  # not retried at once (it may have been sent): Lambda's retry
+    assert local.host.invocations["InviteReceiverFunction"] == 2
+    assert len(local.sms(MIZUKI)) == 1 and local.dead_letters == []
+    assert f"invite#{answer['contact_id']}" in claims(local)
+
+
+def test_an_sms_that_could_outlast_the_invocation_is_not_started_and_the_retry_sends(
+    local, hook, monkeypatch
+):
+    """The first invocation starts with enough time left to claim, not enough for an SMS
+    attempt and the release after it: it releases its claim and raises."""
+    from hotline_tools.local.host import FakeContext
+
+    ls = lambda_support
+    left = ls.CLAIM_RETRIES.attempt_seconds + ls.RELEASE_RESERVE + 0.1
+    assert left < ls.SMS_RETRIES.attempt_seconds + ls.RELEASE_RESERVE
+    real, short = FakeContext.get_remaining_time_in_millis, []
+
+    def remaining(self):
+        if "InviteReceiver" in self.function_name and (not short or short[0] is self):
+            short[:] = [self]
+            return int(left * 1000)
+        return real(self)
+
+    monkeypatch.setattr(FakeContext, "get_remaining_time_in_millis", remaining)
+    counting = Raise(None, times=0)
+    publishes = hook(cached_client("sns"), "before-call.sns.Publish", counting)
+
+    local.call(TAKUMI)
+
+    assert short, "the consumer never asked how much time it had"
+    assert local.host.invocations["InviteReceiverFunction"] == 2
+    assert publishes.calls == 1  # only the retry's
+    assert len(local.sms(MIZUKI)) == 1 and local.dead_letters == []
+
+
+def test_a_schedule_create_that_times_out_is_retried_at_once(local, hook):
+    timeout = hook(
+        cached_client("scheduler"),
+        "before-call.scheduler.CreateSchedule",
+        Raise(ReadTimeoutError(endpoint_url="https://scheduler"), times=1),
+    )
+
+    answer = local.call(TAKUMI)
+
+    assert timeout.calls == 2
+    assert local.host.invocations["StartTimerFunction"] == 1
+    [schedule] = local.client("scheduler").list_schedules()["Schedules"]
+    assert schedule["Name"] == f"answer-{answer['contact_id']}"
+
+
+def test_a_scheduler_that_keeps_hanging_leaves_no_claim_so_a_redrive_starts_the_timer(local, hook):
+    hung = hook(
+        cached_client("scheduler"),
+        "before-call.scheduler.CreateSchedule",
+        Raise(ReadTimeoutError(endpoint_url="https://scheduler")),
+    )
+
+    answer = local.call(TAKUMI)
+
+    assert local.host.invocations["StartTimerFunction"] == 3  # Lambda's two retries
+    [letter] = local.dead_letters
+    assert letter["requestContext"]["functionArn"].endswith("StartTimerFunction")
+    assert f"timer#{answer['contact_id']}" not in claims(local)  # released every time
+    hung.left = 0  # Scheduler answers again; the operator redrives the dead letter
+    fn = local.stack.functions["StartTimerFunction"]
+    local.client("sqs").send_message(
+        QueueUrl=fn.target_queues[0], MessageBody=json.dumps(letter["requestPayload"])
+    )
+    local.pump()
+    [schedule] = local.client("scheduler").list_schedules()["Schedules"]
+    assert schedule["Name"] == f"answer-{answer['contact_id']}"
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        ClientError({"Error": {"Code": "InternalException", "Message": "x"}}, "PutEvents"),
+        EndpointConnectionError(endpoint_url="https://events.ap-northeast-1.amazonaws.com"),
+    ],
+    ids=["ClientError", "BotoCoreError"],
+)
+def test_a_failed_put_events_call_after_an_answer_is_a_retry_page_and_pressing_again_announces(
+    local, hook, failure
+):
+    answer = local.call(TAKUMI)
+    path = link_path(local.sms(MIZUKI)[0]["body"])
+    left = [1]
+
+    def fail_accepted(params, **kwargs):
+        entry = json.loads(params["body"])["Entries"][0]
+        if entry["DetailType"] == "Accepted" and left[0]:
+            left[0] -= 1
+            raise failure
+
+    hook(cached_client("events"), "before-call.events.PutEvents", fail_accepted)
+
+    page = local.http("POST", path, body=b"answer=yes", headers=FORM)
+
+    assert page.status == 503 and "もう一度" in page.body.decode("utf-8")
+    assert request_item(local, answer["contact_id"])["status"]["S"] == "accepted"  # stored
+    assert local.sms(TAKUMI) == []
+    again = local.http("POST", path, body=b"answer=yes", headers=FORM)
+    assert again.status == 200
+    assert [m["body"] for m in local.sms(TAKUMI)] == [
+        "ミズキさんが話せます。+817033334444 に電話してください"
+    ]
+
+
+def test_a_malformed_timer_input_is_logged_without_its_values(local, log_lines):
+    stranger = "+819055556666"
+    bad = {"request_id": TAKUMI * 30, "link_hash": MIZUKI, stranger: "x"}
+
+    with pytest.raises(ValidationError):
+        local.host.invoke("AnswerTimerFunction", bad)
+
+    [line] = [e for e in log_lines() if e["message"] == "malformed timer input rejected"]
+    logged = json.dumps(line, ensure_ascii=False)
+    for phone in (TAKUMI, MIZUKI, stranger):
+        assert phone[3:] not in logged
+    problems = line["problems"]
+    assert [p.split(":")[0] for p in problems] == ["request_id", "link_hash", "<unexpected field>"]
+    assert all(p.split(": ", 1)[1] for p in problems)  # each says what is wrong

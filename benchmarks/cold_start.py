@@ -25,6 +25,24 @@ HANDLERS = {
     "text_member": "consumers",
 }
 TARGET_RATIO = 1.5
+HTTP_HANDLERS = {"answer_link"}  # the one behind the HTTP API, on Powertools' event_handler
+
+# What the project's conventions make every handler import before any code of ours: boto3,
+# Powertools Logger and Metrics, and pydantic with one model validated (the first model a
+# process defines loads pydantic's schema machinery). The HTTP handler adds event_handler.
+_STACK = (
+    "import boto3\n"
+    "from aws_lambda_powertools import Logger, Metrics\n"
+    "from pydantic import BaseModel\n"
+    "class _M(BaseModel):\n"
+    "    x: int\n"
+    "_M(x=1)\n"
+)
+FLOORS = {
+    "event handlers": _STACK,
+    "HTTP handler": _STACK
+    + "from aws_lambda_powertools.event_handler import APIGatewayHttpResolver\n",
+}
 
 # Runs in a fresh interpreter: times one import (and, for "tracer", what an enabled
 # Tracer() adds after the handler is loaded), prints JSON.
@@ -32,7 +50,10 @@ PROBE = """
 import json, sys, time
 name, tracer = sys.argv[1], sys.argv[2] == "1"
 t = time.perf_counter()
-__import__(name)
+if name.startswith("code:"):
+    exec(name[5:], {})
+else:
+    __import__(name)
 took = time.perf_counter() - t
 extra = {}
 if tracer:
@@ -100,15 +121,24 @@ def measure(runs: int = 10) -> dict[str, Any]:
     _probe("boto3", None)
     for name, code_dir in HANDLERS.items():
         _probe(name, code_dir)
+    for code in FLOORS.values():
+        _probe("code:" + code, None)
     times: dict[str, list[float]] = defaultdict(list)
     tracer: dict[str, list[float]] = defaultdict(list)
     for _ in range(runs):  # interleaved rounds: a busy moment hits every module alike
         times["boto3"].append(_probe("boto3", None)["import"])
         for name, code_dir in HANDLERS.items():
             times[name].append(_probe(name, code_dir)["import"])
+        for floor, code in FLOORS.items():
+            times[floor].append(_probe("code:" + code, None)["import"])
     boto3 = median(times["boto3"])
+    floors = {f: {"median": median(times[f]), "ratio": median(times[f]) / boto3} for f in FLOORS}
     handlers = {
-        name: {"median": median(times[name]), "ratio": median(times[name]) / boto3}
+        name: {
+            "median": median(times[name]),
+            "ratio": median(times[name]) / boto3,
+            "above_floor": median(times[name]) - floors[_floor_of(name)]["median"],
+        }
         for name in HANDLERS
     }
     worst = max(handlers, key=lambda n: handlers[n]["ratio"])
@@ -127,6 +157,7 @@ def measure(runs: int = 10) -> dict[str, Any]:
         "runs": runs,
         "boto3": boto3,
         "handlers": handlers,
+        "floors": floors,
         "worst": worst,
         "target_met": all(h["ratio"] <= TARGET_RATIO for h in handlers.values()),
         "tracer": {
@@ -141,6 +172,10 @@ def measure(runs: int = 10) -> dict[str, Any]:
     }
 
 
+def _floor_of(handler: str) -> str:
+    return "HTTP handler" if handler in HTTP_HANDLERS else "event handlers"
+
+
 def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms"
 
@@ -152,6 +187,7 @@ def render(r: dict[str, Any]) -> str:
             HANDLERS[name] + "/",
             _ms(h["median"]),
             f"{h['ratio']:.2f}",
+            f"{h['above_floor'] * 1000:+.0f} ms",
             ok(h["ratio"] <= TARGET_RATIO),
         ]
         for name, h in sorted(r["handlers"].items(), key=lambda kv: -kv[1]["ratio"])
@@ -172,7 +208,32 @@ def render(r: dict[str, Any]) -> str:
             "",
             f"Bare `import boto3`: **{_ms(r['boto3'])}** (median).",
             "",
-            table(["handler", "code", "import (median)", "÷ boto3", f"≤ {TARGET_RATIO}"], rows),
+            table(
+                [
+                    "handler",
+                    "code",
+                    "import (median)",
+                    "÷ boto3",
+                    "above its floor",
+                    f"≤ {TARGET_RATIO}",
+                ],
+                rows,
+            ),
+            "",
+            "**The floor**: what the project's conventions import before any code of ours, "
+            "timed in the same rounds: boto3, Powertools `Logger` and `Metrics`, and pydantic "
+            "with one model validated (a process's first model loads pydantic's schema "
+            "machinery); the HTTP handler adds Powertools `event_handler`, whose package "
+            "`__init__` loads every resolver (AppSync, Bedrock, VPC Lattice, …) and asyncio. "
+            "*Above its floor* is what our own code adds.",
+            "",
+            table(
+                ["floor", "import (median)", "÷ boto3", f"≤ {TARGET_RATIO}"],
+                [
+                    [f, _ms(v["median"]), f"{v['ratio']:.2f}", ok(v["ratio"] <= TARGET_RATIO)]
+                    for f, v in r["floors"].items()
+                ],
+            ),
             "",
             f"**Heaviest imports of the worst handler, `{worst}`** "
             f"(`python -X importtime`, one run; {r['total_us'] / 1000:.0f} ms of self time in "

@@ -1,10 +1,13 @@
-"""Circles, several hotline numbers, mutual calls and repeats over real HTTP, against a
-`hotline local --directory FILE` process started with a directory of two circles."""
+"""Circles, several hotline numbers, mutual calls, repeats and quiet hours over real HTTP,
+against a `hotline local --directory FILE` process started with a directory of four circles."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -12,33 +15,63 @@ from .conftest import MIZUKI, TAKUMI, Hotline, link_in, running_hotline
 
 pytestmark = pytest.mark.e2e
 
-HARUTO, AOI, REN = "+818055556666", "+819077778888", "+818022223333"
+HARUTO, AOI, REN, SORA = "+818055556666", "+819077778888", "+818022223333", "+819044445555"
 FAMILY_LINE, WORK_LINE = "+815012340001", "+815012340009"
-DIRECTORY = {
-    "circles": [
-        {
-            "number": FAMILY_LINE,
-            "members": [
-                {"name": "タクミ", "phone": TAKUMI},
-                {"name": "ミズキ", "phone": MIZUKI},
-                {"name": "ハルト", "phone": HARUTO},
-                {"name": "Aoi", "phone": AOI, "lang": "en"},
-            ],
-        },
-        {
-            "number": WORK_LINE,
-            "members": [{"name": "タクミ", "phone": TAKUMI}, {"name": "レン", "phone": REN}],
-        },
-    ]
-}
+QUIET_LINE, NINE_LINE = "+815012340008", "+815012340007"
+# The largest circle: nine people, so a caller hears eight others and digits 1-8.
+NINE_NAMES = [
+    *("イチロウ", "ジロウ", "サブロウ", "シロウ", "ゴロウ"),
+    *("ロクロウ", "ナナミ", "ハナ", "クミ"),
+]
+NINE = [
+    {"name": name, "phone": f"+8190200000{i:02d}"} for i, name in enumerate(NINE_NAMES, start=1)
+]
+GOODBYE = "お電話ありがとうございました。失礼いたします。"
+
+
+def directory(now: datetime) -> dict[str, Any]:
+    """Sora's quiet hours run from an hour before `now` to two hours after it, so they cover
+    the runtime's clock (real time: nothing in this module moves it) whenever the test runs."""
+    quiet = f"{now - timedelta(hours=1):%H:%M}-{now + timedelta(hours=2):%H:%M}"
+    return {
+        "circles": [
+            {
+                "number": FAMILY_LINE,
+                "members": [
+                    {"name": "タクミ", "phone": TAKUMI},
+                    {"name": "ミズキ", "phone": MIZUKI},
+                    {"name": "ハルト", "phone": HARUTO},
+                    {"name": "Aoi", "phone": AOI, "lang": "en"},
+                ],
+            },
+            {
+                "number": WORK_LINE,
+                "members": [{"name": "タクミ", "phone": TAKUMI}, {"name": "レン", "phone": REN}],
+            },
+            {
+                "number": QUIET_LINE,
+                "members": [
+                    {"name": "タクミ", "phone": TAKUMI},
+                    {"name": "ソラ", "phone": SORA, "quiet_hours": quiet},  # Asia/Tokyo
+                ],
+            },
+            {"number": NINE_LINE, "members": NINE},
+        ]
+    }
 
 
 @pytest.fixture(scope="module")
-def circles(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hotline]:
+def now() -> datetime:
+    """Read once: the directory's quiet hours and the end the caller hears both come from it."""
+    return datetime.now(ZoneInfo("Asia/Tokyo"))
+
+
+@pytest.fixture(scope="module")
+def circles(tmp_path_factory: pytest.TempPathFactory, now: datetime) -> Iterator[Hotline]:
     folder = tmp_path_factory.mktemp("hotline-circles")
-    directory = folder / "circles.json"
-    directory.write_text(json.dumps(DIRECTORY, ensure_ascii=False), encoding="utf-8")
-    with running_hotline(folder / "hotline-local.log", "--directory", str(directory)) as url:
+    path = folder / "circles.json"
+    path.write_text(json.dumps(directory(now), ensure_ascii=False), encoding="utf-8")
+    with running_hotline(folder / "hotline-local.log", "--directory", str(path)) as url:
         yield Hotline(url)
 
 
@@ -50,6 +83,8 @@ def test_the_directory_lists_each_circle_with_its_number(circles: Hotline) -> No
     assert circles.get("/_local/directory").json()["circles"] == [
         {"number": FAMILY_LINE, "members": [TAKUMI, MIZUKI, HARUTO, AOI]},
         {"number": WORK_LINE, "members": [TAKUMI, REN]},
+        {"number": QUIET_LINE, "members": [TAKUMI, SORA]},
+        {"number": NINE_LINE, "members": [p["phone"] for p in NINE]},
     ]
 
 
@@ -99,3 +134,62 @@ def test_the_dialled_number_picks_the_circle_and_a_repeat_only_hears_still_waiti
     assert again["prompts"] == ["レンさんの返事をまだ待っています。電話を切ってお待ちください。"]
     [invite] = new_sms(circles, before, REN)
     assert circles.answer(link_in(invite["body"]), "no").status == 200
+
+
+def test_a_wrong_menu_digit_is_asked_again_once_then_goodbye_and_nothing_is_created(
+    circles: Hotline,
+) -> None:
+    before, events_before = len(circles.sms()), len(circles.events())
+
+    answer = circles.call(TAKUMI, to=FAMILY_LINE, digits="99")
+
+    menu = "1: ミズキ、2: ハルト、3: Aoi"
+    assert answer["prompts"] == [
+        f"話したい相手の番号を押してください。{menu}。",
+        f"番号が正しくありません。話したい相手の番号を押してください。{menu}。",
+        GOODBYE,
+    ]
+    assert circles.sms()[before:] == []
+    assert circles.events()[events_before:] == []
+    # No request was left open either: asking Mizuki now is a new request, not a repeat.
+    fresh = circles.call(TAKUMI, to=FAMILY_LINE, digits="1")
+    assert fresh["prompts"][-1] == "ミズキさんに聞いてみます。電話を切ってお待ちください。"
+    [invite] = new_sms(circles, before, MIZUKI)
+    assert circles.answer(link_in(invite["body"]), "no").status == 200
+
+
+def test_in_a_circle_of_nine_digit_8_picks_the_last_other_person(circles: Hotline) -> None:
+    caller = NINE[4]  # from the middle: the menu skips the caller and keeps the order
+    others = [p for p in NINE if p is not caller]
+    last = NINE[-1]
+    before, events_before = len(circles.sms()), len(circles.events())
+
+    answer = circles.call(caller["phone"], to=NINE_LINE, digits="8")
+
+    menu = "、".join(f"{i}: {p['name']}" for i, p in enumerate(others, start=1))
+    assert menu.endswith(f"8: {last['name']}")
+    assert answer["prompts"][0] == f"話したい相手の番号を押してください。{menu}。"
+    asking = f"{last['name']}さんに聞いてみます。電話を切ってお待ちください。"
+    assert answer["prompts"][-1] == asking
+    [invite] = circles.sms()[before:]
+    assert invite["to"] == last["phone"]
+    assert f"{caller['name']}さんが話したいそうです" in invite["body"]
+    [requested] = circles.events()[events_before:]
+    assert requested["detail"]["data"]["receiver"]["phone"] == last["phone"]
+    assert circles.answer(link_in(invite["body"]), "no").status == 200
+
+
+def test_during_quiet_hours_the_caller_hears_until_when_and_nobody_is_texted(
+    circles: Hotline, now: datetime
+) -> None:
+    before, events_before = len(circles.sms()), len(circles.events())
+
+    answer = circles.call(TAKUMI, to=QUIET_LINE)
+
+    end = now + timedelta(hours=2)  # the quiet hours' end, to the minute
+    until = f"{end.hour}時" + (f"{end.minute}分" if end.minute else "")
+    assert answer["prompts"] == [
+        f"ソラさんは{until}までおやすみ時間です。そのあとでおかけ直しください。"
+    ]
+    assert circles.sms()[before:] == []
+    assert circles.events()[events_before:] == []

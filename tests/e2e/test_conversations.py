@@ -205,7 +205,16 @@ def test_replay_shows_the_events_again_and_texts_nobody(hotline: Hotline) -> Non
         ("/_local/clock/advance", b'{"seconds": -1}'),
         ("/_local/clock/advance", b'{"seconds": "60"}'),
         ("/_local/clock/advance", b'{"seconds": true}'),
+        ("/_local/clock/advance", b'{"seconds": null}'),
         ("/_local/clock/advance", b"{}"),
+        # Python's json reads these; each must be refused, not overflow the clock (a 500).
+        ("/_local/clock/advance", b'{"seconds": 1e20}'),
+        ("/_local/clock/advance", b'{"seconds": 1e9}'),  # 31 years: past the 10-year bound
+        ("/_local/clock/advance", b'{"seconds": 1' + b"0" * 400 + b"}"),  # no float holds it
+        ("/_local/clock/advance", b'{"seconds": 1' + b"0" * 5000 + b"}"),  # nor does int()
+        ("/_local/clock/advance", b'{"seconds": NaN}'),
+        ("/_local/clock/advance", b'{"seconds": Infinity}'),
+        ("/_local/clock/advance", b'{"seconds": -Infinity}'),
         ("/_local/replay", b'{"from": "yesterday", "to": "2026-01-01T00:00:00Z"}'),
         ("/_local/replay", b'{"from": "2026-01-01T00:00:00Z"}'),
         ("/_local/replay", b'{"from": "2026-01-02T00:00:00Z", "to": "2026-01-01T00:00:00Z"}'),

@@ -52,8 +52,13 @@ def invites(local, to=None):
     return [m for m in local.sms(to) if "話したいそうです。話せるならタップ" in m["body"]]
 
 
-def quiet_span(offset_start: timedelta, offset_end: timedelta, tz="Asia/Tokyo") -> str:
-    now = datetime.now(ZoneInfo(tz))
+def tokyo_now() -> datetime:
+    """Read once per test: the span and what the caller hears must come from the same now,
+    or a minute boundary between two readings changes the expected "until"."""
+    return datetime.now(ZoneInfo("Asia/Tokyo"))
+
+
+def quiet_span(now: datetime, offset_start: timedelta, offset_end: timedelta) -> str:
     return f"{(now + offset_start):%H:%M}-{(now + offset_end):%H:%M}"
 
 
@@ -200,12 +205,13 @@ def test_after_the_answer_the_same_pair_can_ask_again(hotline_with):
 
 
 def test_during_quiet_hours_the_caller_is_told_until_when_and_nobody_is_texted(hotline_with):
-    span = quiet_span(-timedelta(hours=1), timedelta(hours=2))
+    now = tokyo_now()
+    span = quiet_span(now, -timedelta(hours=1), timedelta(hours=2))
     local = hotline_with([person("タクミ", TAKUMI), person("ミズキ", MIZUKI, quiet_hours=span)])
 
     answer = local.call(TAKUMI)
 
-    end = datetime.now(ZoneInfo("Asia/Tokyo")) + timedelta(hours=2)
+    end = now + timedelta(hours=2)  # the span's end, to the minute
     until = f"{end.hour}時" + (f"{end.minute}分" if end.minute else "")
     assert answer["prompts"] == [
         f"ミズキさんは{until}までおやすみ時間です。そのあとでおかけ直しください。"
@@ -214,7 +220,7 @@ def test_during_quiet_hours_the_caller_is_told_until_when_and_nobody_is_texted(h
 
 
 def test_outside_quiet_hours_the_call_goes_through(hotline_with):
-    span = quiet_span(timedelta(hours=2), timedelta(hours=3))
+    span = quiet_span(tokyo_now(), timedelta(hours=2), timedelta(hours=3))
     local = hotline_with([person("タクミ", TAKUMI), person("ミズキ", MIZUKI, quiet_hours=span)])
 
     local.call(TAKUMI)
@@ -223,7 +229,7 @@ def test_outside_quiet_hours_the_call_goes_through(hotline_with):
 
 
 def test_quiet_hours_do_not_stop_a_mutual_call(hotline_with):
-    span = quiet_span(-timedelta(hours=1), timedelta(hours=2))
+    span = quiet_span(tokyo_now(), -timedelta(hours=1), timedelta(hours=2))
     local = hotline_with([person("タクミ", TAKUMI, quiet_hours=span), person("ミズキ", MIZUKI)])
     local.call(TAKUMI)  # Takumi is awake whatever his hours say
 

@@ -25,10 +25,8 @@ from hotline_tools.local.flow import (
 
 REPO = Path(__file__).resolve().parents[2]
 FLOW_DIR = REPO / "contact_flow"
-EVENT_FIXTURE_CANDIDATES = [
-    REPO / "tests" / "events" / "connect-contact-flow-event.json",
-    Path("/work/shared/fixtures/connect-contact-flow-event.json"),
-]
+# A real Connect contact-flow event, kept in the repository.
+EVENT_FIXTURE = REPO / "tests" / "events" / "connect-contact-flow-event.json"
 
 CALLER = "+819011112222"
 HOTLINE_NUMBER = "+815012345678"
@@ -386,10 +384,8 @@ def captured_event(contact: Contact | None = None, **parameters: str) -> dict[st
 
 
 def test_event_has_exactly_the_keys_of_a_real_connect_event() -> None:
-    fixture = next((path for path in EVENT_FIXTURE_CANDIDATES if path.exists()), None)
-    if fixture is None:
-        pytest.skip("connect-contact-flow-event.json fixture not found")
-    expected = json.loads(fixture.read_text(encoding="utf-8"))
+    assert EVENT_FIXTURE.is_file(), f"{EVENT_FIXTURE} is missing: the test compares against it"
+    expected = json.loads(EVENT_FIXTURE.read_text(encoding="utf-8"))
 
     assert key_tree(captured_event()) == key_tree(expected)
 

@@ -144,7 +144,9 @@ def _print_ready(server: Any) -> None:
 def call(
     caller: Annotated[str, typer.Argument(metavar="FROM", help="the calling number, +81…")],
     digits: Annotated[str, typer.Option(help="keys pressed as the flow asks, e.g. 1234#")] = "",
-    line: Annotated[str, typer.Option(help="hotline or benefits")] = "hotline",
+    line: Annotated[
+        str, typer.Option(help="the line: a contact flow's name (hotline, benefits)")
+    ] = "hotline",
     url: UrlOption = DEFAULT_URL,
     to: Annotated[str, typer.Option(help="the dialled number, for several hotlines")] = "",
 ) -> None:
@@ -155,16 +157,17 @@ def call(
     if to:
         body["to"] = to
     result = _request(url, "POST", "/_local/calls", body)
-    console.print(f"[dim]contact {result.get('contact_id', '?')}[/dim]")
+    console.print(f"[dim]contact {escape(str(result.get('contact_id', '?')))}[/dim]")
     prompts = result.get("prompts") or []
     if not prompts:
         console.print("[yellow](the line said nothing)[/yellow]")
     for prompt in prompts:
-        console.print(f"🔊 {escape(prompt)}")
+        # One line per prompt, never cut at the console's width: the terminal wraps it.
+        console.print(f"🔊 {escape(prompt)}", soft_wrap=True, highlight=False)
     attributes = result.get("attributes") or {}
     if attributes:
         shown = ", ".join(f"{k}={v}" for k, v in sorted(attributes.items()))
-        console.print(f"[dim]attributes: {escape(shown)}[/dim]")
+        console.print(f"[dim]attributes: {escape(shown)}[/dim]", soft_wrap=True)
 
 
 @app.command()
@@ -176,15 +179,14 @@ def sms(
     path = "/_local/sms" + (f"?to={quote(to)}" if to else "")
     messages = _request(url, "GET", path)
     if not messages:
-        console.print("no SMS yet" + (f" to {to}" if to else ""))
+        console.print("no SMS yet" + (f" to {escape(to)}" if to else ""))
         return
-    table = Table(show_lines=True)
-    table.add_column("to", no_wrap=True)
-    table.add_column("sent_at", no_wrap=True)
-    table.add_column("body", overflow="fold")
     for message in messages:
-        table.add_row(*(escape(str(message[k])) for k in ("to", "sent_at", "body")))
-    console.print(table)
+        # A heading, then the body whole: a link in it stays on one line, ready to open.
+        to_, sent_at = escape(str(message["to"])), escape(str(message["sent_at"]))
+        console.print(f"[bold]→ {to_}[/bold]  [dim]{sent_at}[/dim]", soft_wrap=True)
+        body = str(message["body"]).replace("\n", "\n  ")
+        console.print(f"  {escape(body)}", soft_wrap=True, highlight=False)
 
 
 def _request(base: str, method: str, path: str, body: Any = None) -> Any:

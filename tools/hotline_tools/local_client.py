@@ -43,7 +43,11 @@ def call_local(base: str, method: str, path: str, body: Any = None, *, timeout: 
             detail = json.loads(detail).get("error", detail)
         raise LocalRuntimeError(exc.code, str(detail)) from exc
     except (urllib.error.URLError, OSError) as exc:
-        raise LocalRuntimeError(0, f"no local hotline at {base}; start it with `make run`") from exc
+        raise LocalRuntimeError(
+            0,
+            f"no local hotline at {base}; start one with `make run` (port 3000) or "
+            "`hotline local --port PORT`",
+        ) from exc
 
 
 def call_local_or_exit(
@@ -54,6 +58,6 @@ def call_local_or_exit(
         return call_local(base, method, path, body, timeout=timeout)
     except LocalRuntimeError as exc:
         prefix = f"{exc.status}: " if exc.status else ""
-        err.print(f"[red]{prefix}{escape(str(exc))}[/red]")
+        err.print(f"[red]{prefix}{escape(str(exc))}[/red]", soft_wrap=True)
         bad_url = not base.startswith(("http://", "https://"))
         raise typer.Exit(2 if bad_url else 1) from exc

@@ -6,6 +6,7 @@ the record of every SMS and event. The HTTP server and the tests both drive this
 from __future__ import annotations
 
 import json
+import math
 import re
 import threading
 import time
@@ -29,8 +30,21 @@ from hotline_tools.local.template import REGION, HttpRoute, Template
 from hotline_tools.rows import SPECS, RowsInvalid, dynamo_item, parse_rows, validate_records
 
 ROOT = Path(__file__).resolve().parents[3]
-DEFAULT_LINES = {"hotline": "+815012340001", "benefits": "+815012340002"}
+DEFAULT_LINE = "hotline"  # the contract's default for POST /_local/calls
+# The lines are the template's contact flows (contact_flow/<line>.json). These are the numbers
+# the shipped ones have always answered on locally; any other flow gets the next free one.
+KNOWN_LINE_NUMBERS = {"hotline": "+815012340001", "benefits": "+815012340002"}
+LINE_NUMBER_PREFIX = "+8150123400"
+# How far one POST /_local/clock/advance may move the clock, and the clock in all: far enough
+# for any answer window, TTL or lockout, and never past what datetime can hold.
+MAX_ADVANCE_SECONDS = 10 * 366 * 24 * 3600
+MAX_CLOCK_OFFSET = timedelta(days=100 * 366)
 EVENT_LOG_RULE = "hotline-local-event-log"
+EVERY_EVENT = {"source": [{"prefix": ""}]}
+
+
+class BadRequest(ValueError):
+    """A control-API request that cannot be carried out; the message says why."""
 
 
 class LocalClock:
@@ -44,9 +58,20 @@ class LocalClock:
         with self._lock:
             return datetime.now(UTC) + self._offset
 
-    def advance(self, seconds: float) -> datetime:
+    @property
+    def offset(self) -> timedelta:
+        """How far `advance` has moved the clock ahead of real time."""
         with self._lock:
-            self._offset += timedelta(seconds=seconds)
+            return self._offset
+
+    def advance(self, seconds: float) -> datetime:
+        if not 0 <= seconds <= MAX_ADVANCE_SECONDS:  # also False for NaN
+            raise BadRequest(f"seconds must be between 0 and {MAX_ADVANCE_SECONDS} (10 years)")
+        with self._lock:
+            offset = self._offset + timedelta(seconds=seconds)
+            if offset > MAX_CLOCK_OFFSET:
+                raise BadRequest("the local clock may run at most 100 years ahead of real time")
+            self._offset = offset
         return self.now()
 
 
@@ -55,10 +80,6 @@ class HttpResponse:
     status: int
     headers: dict[str, str]
     body: bytes
-
-
-class BadRequest(ValueError):
-    """A control-API request that cannot be carried out; the message says why."""
 
 
 class LocalHotline:
@@ -76,10 +97,6 @@ class LocalHotline:
     ) -> None:
         self.root = root
         self.clock = LocalClock()
-        self.lines = dict(lines or DEFAULT_LINES)
-        if directory is not None and lines is None:
-            # With several hotlines, a call that names no number dials the first circle's.
-            self.lines["hotline"] = _first_circle_number(directory) or self.lines["hotline"]
         self._directory = directory
         # Parsed now, so a bad file fails before anything is provisioned.
         self._seeds = {
@@ -92,6 +109,18 @@ class LocalHotline:
         if answer_window is not None:
             params["AnswerWindowSeconds"] = str(answer_window)
         self.template = Template(root / "template.yaml", parameters=params)
+        # Each line is a contact flow the template ships; `lines` only renumbers them.
+        self.flows = self.template.flow_files()
+        self.lines = line_numbers(self.flows)
+        unknown = set(lines or {}) - set(self.flows)
+        if unknown:
+            raise ValueError(f"no contact flow for line(s) {', '.join(sorted(unknown))}")
+        self.lines.update(lines or {})
+        renumbered = DEFAULT_LINE in (lines or {})
+        if directory is not None and DEFAULT_LINE in self.lines and not renumbered:
+            # With several hotlines, a call that names no number dials the first circle's.
+            first = _first_circle_number(directory)
+            self.lines[DEFAULT_LINE] = first or self.lines[DEFAULT_LINE]
         self._lock = threading.RLock()
         self._mock = mock_aws()
         self._sms: list[dict[str, str]] = []
@@ -99,6 +128,7 @@ class LocalHotline:
         self._events: list[dict[str, Any]] = []
         self.dead_letters: list[dict[str, Any]] = []
         self.errors: list[str] = []
+        self._handler_errors: list[tuple[str, str, str]] = []
         self._ticker: threading.Thread | None = None
         self._clients: dict[str, Any] = {}
         self._schedule_times: dict[tuple[str, str, str], datetime | None] = {}
@@ -111,14 +141,24 @@ class LocalHotline:
         self._mock.start()
         lambda_client.cache_clear()  # clients must be created inside the mock
         core_clock.use(self.clock.now)
-        self.stack = provision(self.template, self.client)
-        self.host = FunctionHost(self.stack)
-        bucket = self.stack.output("DirectoryBucketName")
-        directory = self._directory or (self.root / "tests/events/phonenumber.json").read_bytes()
-        self.client("s3").put_object(Bucket=bucket, Key="phonenumber.json", Body=directory)
-        self._log_every_event()
-        for kind, rows in self._seeds.items():
-            self.load_rows(kind, rows)
+        try:
+            self.stack = provision(self.template, self.client)
+            self._log_every_event()
+            self.host = FunctionHost(self.stack)
+            bucket = self.stack.output("DirectoryBucketName")
+            directory = (
+                self._directory or (self.root / "tests/events/phonenumber.json").read_bytes()
+            )
+            self.client("s3").put_object(Bucket=bucket, Key="phonenumber.json", Body=directory)
+            for kind, rows in self._seeds.items():
+                self.load_rows(kind, rows)
+        except BaseException:
+            # Nothing half-started stays behind: the mock would patch boto3 for the process.
+            core_clock.use(None)
+            lambda_client.cache_clear()
+            self._clients.clear()
+            self._mock.stop()
+            raise
         return self
 
     def run_in_background(self, tick_seconds: float = 0.5) -> None:
@@ -150,14 +190,12 @@ class LocalHotline:
         return self._clients[service]
 
     def _log_every_event(self) -> None:
+        """/_local/events is every event the bus accepted (the runtime contract), whatever
+        the template's own event-log rule keeps: a catch-all rule of the runtime's own."""
         bus = self.stack.output("EventBusName")
         sqs, events = self.client("sqs"), self.client("events")
         self._event_log_url = sqs.create_queue(QueueName=EVENT_LOG_RULE)["QueueUrl"]
-        events.put_rule(
-            Name=EVENT_LOG_RULE,
-            EventBusName=bus,
-            EventPattern=json.dumps({"source": [{"prefix": ""}]}),
-        )
+        events.put_rule(Name=EVENT_LOG_RULE, EventBusName=bus, EventPattern=json.dumps(EVERY_EVENT))
         events.put_targets(
             Rule=EVENT_LOG_RULE,
             EventBusName=bus,
@@ -170,22 +208,25 @@ class LocalHotline:
         )
 
     # --- the control API ---------------------------------------------------------------
+    def line_names(self) -> list[str]:
+        """The lines a call may ring: one per contact flow the template ships."""
+        return sorted(self.flows)
+
     def call(
         self,
         from_: str,
         *,
-        line: str = "hotline",
+        line: str = DEFAULT_LINE,
         to: str | None = None,
         digits: str = "",
     ) -> dict[str, Any]:
-        flows = self.template.flow_files()
-        if line not in flows:
-            raise BadRequest(f"unknown line {line!r}; lines: {', '.join(sorted(flows))}")
-        flow = load_flow(flows[line])
+        if line not in self.flows:
+            raise BadRequest(f"unknown line {line!r}; lines: {', '.join(self.line_names())}")
+        flow = load_flow(self.flows[line])
         contact = Contact(
             contact_id=str(uuid.uuid4()),
             customer_number=from_,
-            system_number=to or self.lines.get(line, DEFAULT_LINES["hotline"]),
+            system_number=to or self.lines[line],
             digits=digits,
         )
         with self._lock:
@@ -203,7 +244,7 @@ class LocalHotline:
         fn = self.stack.function_by_arn(resolved)
         if fn is None:
             raise LookupError(f"the flow invokes {arn}, which the template does not define")
-        return self.host.invoke(fn.spec.logical_id, event)
+        return self._invoke_recorded(fn.spec.logical_id, event)
 
     def routes(self) -> list[tuple[str, HttpRoute]]:
         return [
@@ -266,6 +307,10 @@ class LocalHotline:
             return list(self._events)
 
     def advance(self, seconds: float) -> dict[str, Any]:
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            raise BadRequest("seconds must be a number")
+        if isinstance(seconds, float) and not math.isfinite(seconds):
+            raise BadRequest("seconds must be a finite number")
         if seconds < 0:
             raise BadRequest("seconds must not be negative: the clock only moves forward")
         with self._lock:
@@ -326,13 +371,28 @@ class LocalHotline:
                         delivered += 1
         return delivered
 
+    @property
+    def handler_errors(self) -> tuple[tuple[str, str, str], ...]:
+        """Every exception a handler raised, oldest first, as (function logical id, exception
+        type, message): also the ones a retry later made good and the ones the contact flow
+        turned into its error branch, so a test can assert that no handler raised at all."""
+        return tuple(self._handler_errors)
+
+    def _invoke_recorded(self, logical_id: str, event: dict[str, Any]) -> Any:
+        """One invocation; an exception is recorded in `handler_errors`, then re-raised."""
+        try:
+            return self.host.invoke(logical_id, event)
+        except Exception as exc:
+            self._handler_errors.append((logical_id, type(exc).__name__, str(exc)))
+            raise
+
     def _invoke_async(self, logical_id: str, event: dict[str, Any]) -> None:
         """Lambda's asynchronous invocation: retries, then the OnFailure destination."""
         fn = self.stack.functions[logical_id]
         attempts = fn.spec.max_retries + 1
         for attempt in range(1, attempts + 1):
             try:
-                self.host.invoke(logical_id, event)
+                self._invoke_recorded(logical_id, event)
                 return
             except Exception as exc:  # noqa: BLE001 - a failing consumer is data, not a crash
                 error = exc
@@ -406,6 +466,17 @@ class LocalHotline:
                     QueueUrl=self._event_log_url, ReceiptHandle=message["ReceiptHandle"]
                 )
                 self._events.append(eventbridge_event(message["Body"]))
+
+
+def line_numbers(flows: dict[str, Path]) -> dict[str, str]:
+    """A local number for each line the template has a flow for: the known one if it has
+    one, else the next unused +81501234000N; ordered by number (hotline first)."""
+    numbers = {line: KNOWN_LINE_NUMBERS[line] for line in flows if line in KNOWN_LINE_NUMBERS}
+    taken = set(KNOWN_LINE_NUMBERS.values())
+    candidates = (f"{LINE_NUMBER_PREFIX}{n:02d}" for n in range(1, 100))
+    for line in sorted(set(flows) - set(numbers)):
+        numbers[line] = next(c for c in candidates if c not in taken)
+    return dict(sorted(numbers.items(), key=lambda item: item[1]))
 
 
 def _first_circle_number(directory: bytes) -> str | None:

@@ -2,7 +2,11 @@
 queues, rules) and resolves every function's environment against them.
 
 moto delivers rule matches only to SQS, so each consumer's rule gets an SQS queue target here
-that the runtime drains into the handler, as Lambda's EventBridge integration would.
+that the runtime drains into the handler, as Lambda's EventBridge integration would. The
+template's standalone rules are read the same way: a target that is one of the template's
+functions gets a queue drained into it; a CloudWatch Logs target (the event log on AWS) is
+what `/_local/events` stands for locally, so it needs no delivery; a target the runtime
+cannot deliver to is a TemplateError naming the rule, never a rule silently ignored.
 """
 
 from __future__ import annotations
@@ -14,11 +18,15 @@ from hotline_tools.local.template import (
     ACCOUNT,
     NO_LOCAL_MEANING,
     REGION,
+    EventRule,
     FunctionSpec,
     Template,
     TemplateError,
     pattern_json,
 )
+
+# What a rule target may say besides Id and Arn without changing what a function receives.
+_DELIVERY_ONLY = {"Id", "Arn", "RetryPolicy", "DeadLetterConfig"}
 
 
 @dataclass
@@ -81,6 +89,9 @@ def provision(template: Template, clients: Any) -> Stack:
         if not template.active(logical_id):
             continue
         kind = resource["Type"]
+        if kind in ("AWS::Events::Rule", "AWS::Logs::LogGroup"):
+            by_type.setdefault(kind, []).append(logical_id)  # after everything they name
+            continue
         if kind == "AWS::Serverless::Function" or kind in NO_LOCAL_MEANING:
             if kind == "AWS::IAM::Role":
                 refs[logical_id] = {
@@ -101,6 +112,14 @@ def provision(template: Template, clients: Any) -> Stack:
         for logical_id in by_type.get(kind, []):
             props = template.resolve(template.resources[logical_id].get("Properties", {}), refs)
             refs[logical_id] = _create(kind, logical_id, props, stack, clients)
+    for logical_id in by_type.get("AWS::Logs::LogGroup", []):
+        # Nothing is created: a log group only names where a rule's events go.
+        name_ref = template.resources[logical_id].get("Properties", {}).get("LogGroupName")
+        name = str(template.resolve(name_ref, refs)) if name_ref else f"{stack}-{logical_id}"
+        refs[logical_id] = {
+            "Ref": name,
+            "Arn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}:*",
+        }
     provisioned: dict[str, ProvisionedFunction] = {}
     sqs, events = clients("sqs"), clients("events")
     for fn in functions:
@@ -131,7 +150,70 @@ def provision(template: Template, clients: Any) -> Stack:
             )
             pf.target_queues.append(url)
         provisioned[fn.logical_id] = pf
-    return Stack(template=template, refs=refs, functions=provisioned)
+    result = Stack(template=template, refs=refs, functions=provisioned)
+    for standalone in template.event_rules():
+        _provision_rule(template, standalone, result, clients)
+    return result
+
+
+def _is_log_group(arn: str) -> bool:
+    parts = arn.split(":", 6)
+    return len(parts) >= 7 and parts[2] == "logs" and parts[5] == "log-group"
+
+
+def _provision_rule(template: Template, rule: EventRule, stack: Stack, clients: Any) -> None:
+    """A standalone rule, with a queue for each target the runtime can deliver to."""
+    sqs, events = clients("sqs"), clients("events")
+    try:
+        bus = template.resolve(rule.bus_ref, stack.refs)
+        name = str(template.resolve(rule.name_ref, stack.refs))
+    except TemplateError as exc:
+        raise TemplateError(f"{rule.logical_id} (AWS::Events::Rule): {exc}") from exc
+    deliveries: list[tuple[str, ProvisionedFunction]] = []  # (queue name, function)
+    for index, target in enumerate(rule.targets):
+        where = f"{rule.logical_id} (AWS::Events::Rule) target {target.get('Id', index)!r}"
+        try:
+            arn = str(template.resolve(target.get("Arn"), stack.refs))
+        except TemplateError as exc:  # e.g. a Ref to a resource with no local meaning
+            raise TemplateError(f"{where}: the local runtime cannot deliver to it: {exc}") from exc
+        fn = stack.function_by_arn(arn)
+        if _is_log_group(arn):
+            # The event log on AWS. Locally /_local/events shows every event the bus accepted,
+            # as the runtime contract says, whatever this rule's pattern or InputTransformer.
+            continue
+        if fn is not None:
+            reshaped = sorted(set(target) - _DELIVERY_ONLY)
+            if reshaped:
+                raise TemplateError(
+                    f"{where}: {', '.join(reshaped)} on a function target is not emulated by "
+                    "the local runtime (its handler would get a different event than on AWS)"
+                )
+            queue_name = f"{template.stack_name}-{rule.logical_id}-target-{index}"[:80]
+            deliveries.append((queue_name, fn))
+        else:
+            raise TemplateError(
+                f"{where}: the local runtime cannot deliver to {arn}; it honours targets that "
+                "are the template's functions or CloudWatch Logs groups (the event log)"
+            )
+    rule_arn = events.put_rule(
+        Name=name,
+        EventBusName=bus,
+        EventPattern=pattern_json(rule.pattern),
+        State="ENABLED" if rule.enabled else "DISABLED",
+    )["RuleArn"]
+    stack.refs[rule.logical_id] = {"Ref": name, "Arn": rule_arn}
+    if not rule.enabled or not deliveries:  # moto would deliver to a disabled rule's targets
+        return
+    for queue_name, fn in deliveries:
+        fn.target_queues.append(sqs.create_queue(QueueName=queue_name)["QueueUrl"])
+    events.put_targets(
+        Rule=name,
+        EventBusName=bus,
+        Targets=[
+            {"Id": f"local-{i}", "Arn": _queue_arn(queue_name)}
+            for i, (queue_name, _) in enumerate(deliveries)
+        ],
+    )
 
 
 def _create(

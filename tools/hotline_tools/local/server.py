@@ -19,7 +19,13 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from hotline_core.directory import Directory, parse_directory
-from hotline_tools.local.engine import ROOT, BadRequest, LocalHotline
+from hotline_tools.local.engine import (
+    DEFAULT_LINE,
+    MAX_ADVANCE_SECONDS,
+    ROOT,
+    BadRequest,
+    LocalHotline,
+)
 
 STATIC = Path(__file__).resolve().parent / "static"
 DEFAULT_DIRECTORY = "tests/events/phonenumber.json"
@@ -251,12 +257,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     @staticmethod
     def _call(engine: LocalHotline, data: dict[str, Any]) -> dict[str, Any]:
-        caller, line = data.get("from"), data.get("line", "hotline")
+        caller, line = data.get("from"), data.get("line", DEFAULT_LINE)
         to, digits = data.get("to"), data.get("digits", "")
         if not isinstance(caller, str) or not caller.strip():
             raise BadRequest('"from" must be the calling number as a string, like "+81…"')
-        if not isinstance(line, str) or line not in engine.lines:
-            raise BadRequest(f'"line" must be one of {", ".join(sorted(engine.lines))}')
+        lines = engine.line_names()  # the template's contact flows
+        if not isinstance(line, str) or line not in lines:
+            raise BadRequest(f'"line" must be one of {", ".join(lines)}')
         if to is not None and not isinstance(to, str):
             raise BadRequest('"to" must be a string (the dialled number) when given')
         if digits is None:
@@ -268,10 +275,14 @@ class _Handler(BaseHTTPRequestHandler):
     @staticmethod
     def _advance(engine: LocalHotline, data: dict[str, Any]) -> dict[str, Any]:
         seconds = data.get("seconds")
-        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
             raise BadRequest('"seconds" must be a number >= 0')
-        if seconds != seconds or seconds == float("inf"):
-            raise BadRequest('"seconds" must be a finite number')
+        # Python's json reads NaN and Infinity (NaN fails every comparison, so the range check
+        # refuses it too), and a huge number would overflow the clock.
+        if not 0 <= seconds <= MAX_ADVANCE_SECONDS:
+            raise BadRequest(
+                f'"seconds" must be a finite number from 0 to {MAX_ADVANCE_SECONDS} (10 years)'
+            )
         return engine.advance(seconds)
 
     @staticmethod
@@ -284,7 +295,7 @@ def _object(body: bytes) -> dict[str, Any]:
         raise BadRequest("the request body must be a JSON object")
     try:
         data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except ValueError as exc:  # bad JSON, bad UTF-8, or an integer too long to convert
         raise BadRequest(f"the request body is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise BadRequest("the request body must be a JSON object")

@@ -3,7 +3,10 @@
 The template is the one source of truth for wiring: functions, handlers, environment, event
 rules and HTTP routes are read from it, and intrinsic functions are resolved against what was
 created here. A resource type with no local meaning is listed below and skipped on purpose;
-any other unknown type is an error, so new wiring is never silently ignored.
+any other unknown type is an error, so new wiring is never silently ignored. Standalone
+`AWS::Events::Rule`s are wiring too: provisioning honours the ones it can (a CloudWatch Logs
+target is the local event log, a target that is one of the template's functions is drained
+into its handler) and refuses any other with a TemplateError naming the rule.
 """
 
 from __future__ import annotations
@@ -29,9 +32,8 @@ NO_LOCAL_MEANING = {
     "AWS::CloudWatch::Dashboard",
     "AWS::SNS::Topic",
     "AWS::SNS::Subscription",
-    "AWS::Logs::LogGroup",
-    "AWS::Logs::ResourcePolicy",  # the event log: `hotline events tail --local` reads the bus
-    "AWS::Events::Rule",
+    "AWS::Logs::LogGroup",  # a rule targeting one is the local event log (/_local/events)
+    "AWS::Logs::ResourcePolicy",
     "AWS::EventSchemas::Registry",
     "AWS::EventSchemas::Schema",
     "AWS::ApiGatewayV2::DomainName",
@@ -88,6 +90,18 @@ class Rule:
     name: str
     pattern: dict[str, Any]
     bus_ref: Any
+
+
+@dataclass
+class EventRule:
+    """A standalone AWS::Events::Rule, its properties unresolved."""
+
+    logical_id: str
+    name_ref: Any  # the Name property (maybe an intrinsic), or a name made from the id
+    pattern: dict[str, Any]
+    bus_ref: Any
+    targets: list[dict[str, Any]]
+    enabled: bool = True
 
 
 @dataclass
@@ -272,6 +286,41 @@ class Template:
                     raise TemplateError(f"{logical_id}: event type {kind} is not emulated locally")
             specs.append(spec)
         return specs
+
+    def event_rules(self) -> list[EventRule]:
+        """The active standalone AWS::Events::Rule resources. A rule the local runtime cannot
+        honour at all (a schedule, no pattern, no targets) is a TemplateError naming it; which
+        targets it can honour is decided when they are resolved, in provisioning."""
+        rules = []
+        for logical_id, resource in self.resources.items():
+            if resource["Type"] != "AWS::Events::Rule" or not self.active(logical_id):
+                continue
+            props = resource.get("Properties", {})
+            where = f"{logical_id} (AWS::Events::Rule)"
+            if "ScheduleExpression" in props:
+                raise TemplateError(
+                    f"{where}: scheduled rules are not emulated by the local runtime"
+                )
+            pattern = props.get("EventPattern")
+            if not isinstance(pattern, dict) or not pattern:
+                raise TemplateError(f"{where}: the local runtime needs an EventPattern")
+            targets = props.get("Targets")
+            if not isinstance(targets, list) or not targets:
+                raise TemplateError(f"{where}: a rule without Targets does nothing locally")
+            state = str(props.get("State", "ENABLED")).upper()
+            if state not in ("ENABLED", "DISABLED"):
+                raise TemplateError(f"{where}: State {state} is not emulated by the local runtime")
+            rules.append(
+                EventRule(
+                    logical_id=logical_id,
+                    name_ref=props.get("Name") or f"{self.stack_name}-{logical_id}"[:64],
+                    pattern=pattern,
+                    bus_ref=props.get("EventBusName", "default"),
+                    targets=targets,
+                    enabled=state == "ENABLED",
+                )
+            )
+        return rules
 
     def flow_files(self) -> dict[str, Path]:
         """Contact flows shipped with the template: contact_flow/<line>.json."""

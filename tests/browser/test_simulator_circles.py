@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import datetime
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from tests.browser.conftest import WAIT_MS
 from tests.e2e.conftest import running_hotline
-from tests.e2e.test_circles import DIRECTORY, FAMILY_LINE, HARUTO, REN, WORK_LINE
+from tests.e2e.test_circles import FAMILY_LINE, HARUTO, REN, WORK_LINE, directory
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -24,9 +26,10 @@ TAKUMI, MIZUKI = "+819011112222", "+817033334444"
 @pytest.fixture(scope="module")
 def circles_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("simulator-circles")
-    directory = folder / "circles.json"
-    directory.write_text(json.dumps(DIRECTORY, ensure_ascii=False), encoding="utf-8")
-    with running_hotline(folder / "hotline-local.log", "--directory", str(directory)) as url:
+    path = folder / "circles.json"
+    circles = directory(datetime.now(ZoneInfo("Asia/Tokyo")))
+    path.write_text(json.dumps(circles, ensure_ascii=False), encoding="utf-8")
+    with running_hotline(folder / "hotline-local.log", "--directory", str(path)) as url:
         yield url
 
 

@@ -6,17 +6,26 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from hotline_core.phone import E164_PATTERN
+
 
 class _Endpoint(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
     address: str = Field(alias="Address", min_length=1)
 
 
+class _DialledEndpoint(_Endpoint):
+    # The hotline number: it picks the circle and travels in CallRequested, so a value no
+    # phone could dial is refused here, before anything is looked up or stored. (The caller's
+    # address is not checked: a withheld number arrives as "anonymous", an unknown caller.)
+    address: str = Field(alias="Address", pattern=E164_PATTERN)
+
+
 class _ContactData(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
     contact_id: str = Field(alias="ContactId", min_length=1, max_length=256)
     customer_endpoint: _Endpoint = Field(alias="CustomerEndpoint")
-    system_endpoint: _Endpoint = Field(alias="SystemEndpoint")
+    system_endpoint: _DialledEndpoint = Field(alias="SystemEndpoint")
     attributes: dict[str, str] = Field(alias="Attributes", default_factory=dict)
 
 

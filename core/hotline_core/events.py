@@ -14,12 +14,12 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from hotline_core.directory import Person
+from hotline_core.phone import E164_PATTERN
 
 SOURCE = "hotline"
 SCHEMA_VERSION = "1"
 
-Phone = str  # validated as E.164 by the pattern below
-E164_PATTERN = r"^\+[1-9]\d{6,14}$"
+Phone = str  # validated as E.164 by E164_PATTERN
 
 
 class _Model(BaseModel):

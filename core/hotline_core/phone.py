@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+# [0-9], not \d: \d also matches other scripts' digits ("+81٢٣٤...") that no phone dials.
+E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"
+E164 = re.compile(E164_PATTERN)
 
 
 def is_e164(value: str) -> bool:

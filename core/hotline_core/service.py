@@ -3,6 +3,7 @@ the ports, so the same code runs on Lambda, in the local runtime and in unit tes
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -46,6 +47,9 @@ from hotline_core.requests import (
 Step = Literal["done", "pin", "choose"]
 MAX_PIN_TRIES = 3  # PIN entries per call; the per-phone lockout spans calls
 MAX_CHOICE_TRIES = 2  # a wrong or missing digit is asked again once, then goodbye
+# DTMF keys are ASCII: str.isdigit() would also take "²" or "١" (and int() then fails on "²").
+_DIGITS = re.compile(r"[0-9]{1,2}")
+_MENU_DIGITS = ("1", "2", "3", "4", "5", "6", "7", "8")  # a circle of 9: 8 others
 
 
 @dataclass(frozen=True)
@@ -66,7 +70,7 @@ class CallInput:
             asked=parameters.get("asked", ""),
             pin=parameters.get("pin", ""),
             choice=parameters.get("choice", ""),
-            tries=int(tries) if tries.isdigit() and len(tries) <= 2 else 0,
+            tries=int(tries) if _DIGITS.fullmatch(tries) else 0,
             pin_proof=parameters.get("pin_proof", ""),
         )
 
@@ -209,7 +213,7 @@ def _choose(caller: Person, circle: Circle, call: CallInput, proof: str) -> Pers
     if call.asked != "choice":
         return _say(caller, "prompt_choose", "menu", step="choose", menu=names, proof=proof)
     digit = call.choice
-    if len(digit) == 1 and digit.isdigit() and 1 <= int(digit) <= len(others):
+    if digit in _MENU_DIGITS[: len(others)]:
         return others[int(digit) - 1]
     tries = call.tries + 1
     if tries >= MAX_CHOICE_TRIES:

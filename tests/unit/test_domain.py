@@ -53,6 +53,11 @@ def test_optional_lang_is_read():
             "entry 1 (A): phone is not an E.164 number",
         ),
         (
+            # Digits of another script: a \d pattern takes them, no phone can dial them.
+            '[{"name": "A", "phone": "+81٩٠١١١١٢٢٢٢"}, {"name": "B", "phone": "+817033334444"}]',
+            "entry 1 (A): phone is not an E.164 number",
+        ),
+        (
             '[{"name": "A", "phone": "+819011112222"}, {"name": "B", "phone": "+819011112222"}]',
             "entry 2 (B): phone is also used by entry 1",
         ),

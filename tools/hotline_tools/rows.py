@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from hotline_core.phone import is_e164
+
 Kind = Literal["members", "benefits"]
 KINDS: tuple[Kind, ...] = ("members", "benefits")
 
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 PIN = re.compile(r"^[0-9]{4,8}$")
 MEMBER_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 # An SMS is plain text: a URL that could smuggle markup, quotes or spaces is refused.
@@ -44,7 +45,7 @@ class RowsInvalid(ValueError):
 
 
 def _check_value(column: str, value: str) -> str | None:
-    if column == "phone" and not E164.fullmatch(value):
+    if column == "phone" and not is_e164(value):
         return f"phone {_mask(value)} is not an E.164 number (+ and 7-15 digits)"
     if column == "member_id" and not MEMBER_ID.fullmatch(value):
         return "member_id must be 1-64 letters, digits or . _ : -"

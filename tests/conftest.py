@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from hotline_tools.local.engine import LocalClock
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "tests" / "events"
@@ -74,3 +77,17 @@ def request_item(local, request_id: str) -> dict[str, Any] | None:
     key = {"pk": {"S": f"LINK#{pointer['link_hash']['S']}"}}
     found: dict[str, Any] | None = db.get_item(TableName=table, Key=key).get("Item")
     return found
+
+
+class StoppedClock(LocalClock):
+    """The local runtime's clock, moving only when advanced and from a whole second: a model's
+    deadlines are exact, and however slow the machine, nothing drifts across an answer window
+    (a waiting request never times out by itself in the middle of a run)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._start = datetime.now(UTC).replace(microsecond=0)
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._start + self._offset

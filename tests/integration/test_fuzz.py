@@ -17,7 +17,6 @@ import json
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -28,8 +27,8 @@ from pydantic import ValidationError
 
 from hotline_core import messages
 from hotline_core.pins import hash_pin, is_pin_shaped, pin_proof
-from hotline_tools.local.engine import LocalClock, LocalHotline
-from tests.conftest import ROOT, load_event, request_item
+from hotline_tools.local.engine import LocalHotline
+from tests.conftest import ROOT, StoppedClock, load_event, request_item
 
 TAKUMI, MIZUKI, HARUTO = "+819011112222", "+817033334444", "+818055556666"
 STRANGER = "+819055556666"
@@ -51,19 +50,6 @@ FUZZ = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-
-
-class StoppedClock(LocalClock):
-    """Moves only when advanced: however slow the machine, a waiting request never times out
-    by itself in the middle of a fuzz run (that would be a state change nobody sent)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._start = datetime.now(UTC).replace(microsecond=0)
-
-    def now(self) -> datetime:
-        with self._lock:
-            return self._start + self._offset
 
 
 def start_hotline(**kwargs: Any) -> LocalHotline:

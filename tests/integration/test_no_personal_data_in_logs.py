@@ -1,60 +1,184 @@
-"""Whole conversations on both lines, every log line captured (the handlers' Powertools logger,
-their EMF metrics on stdout, and Python logging): no full phone number, no link token, no PIN."""
+"""Whole conversations on both lines, every log line captured: the handlers' Powertools
+logger, their EMF metrics on stdout, Python logging, and what the Lambda runtime writes to the
+function's log group for an unhandled exception (its type and message). No full phone number,
+no link token, no PIN (right or wrong) in any of them.
+
+The conversations: accepted, declined, timed out then a late yes, a mutual call, an unknown
+caller, the hotline PIN (wrong then right, and three wrong), the benefits line (wrong PIN,
+right PIN, a non-member). The error paths: an SMS provider that throttles until the invite
+lands in the dead-letter queue, a malformed event on the bus, a malformed Connect event.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import re
+from typing import Any
+
+import pytest
+from moto.sns.exceptions import SNSException
+from moto.sns.models import SNSBackend
+
+# Imported before any test captures stdout: the Powertools handler keeps the stream it was
+# created with, and a per-test capture stream is closed once that test ends.
+from hotline_core import lambda_support  # noqa: F401
+from hotline_core.pins import hash_pin
 
 TAKUMI, MIZUKI = "+819011112222", "+817033334444"
 STRANGER = "+819055556666"
-PIN = "98765432"
+HOTLINE_PIN, WRONG_HOTLINE_PIN = "73915", "86420"
+BENEFIT_PIN, WRONG_BENEFIT_PIN = "98765432", "13572468"
+PINS = (HOTLINE_PIN, WRONG_HOTLINE_PIN, BENEFIT_PIN, WRONG_BENEFIT_PIN)
 FORM = {"content-type": "application/x-www-form-urlencoded"}
+DIRECTORY = [
+    {"name": "タクミ", "phone": TAKUMI, "pin_hash": hash_pin(HOTLINE_PIN)},
+    {"name": "ミズキ", "phone": MIZUKI},
+]
 
 
-def test_no_phone_number_token_or_pin_in_any_log_line(capsys, caplog, log_lines):
+class Throttled(SNSException):
+    code = "Throttling"
+    message = "Rate exceeded"
+
+
+def link_path(local, to: str) -> str:
+    link = re.search(r"https?://\S+", local.sms(to)[-1]["body"]).group(0)
+    return "/" + link.split("/", 3)[3]
+
+
+def find_leaks(logged: str, phones, tokens) -> list[str]:
+    leaks = []
+    for phone in phones:
+        # In full, without the +, without the country code.
+        leaks += [form for form in (phone, phone[1:], phone[3:]) if form in logged]
+    leaks += [token for token in tokens if token in logged]
+    leaks += [pin for pin in PINS if re.search(rf"(?<![0-9a-f]){pin}(?![0-9a-f])", logged)]
+    return leaks
+
+
+@pytest.fixture
+def hotline(capsys, caplog, log_lines):
     from hotline_tools.local.engine import LocalHotline
     from tests.conftest import ROOT
 
     # INFO, as Lambda runs: botocore logs request bodies only at DEBUG, which nobody enables.
     caplog.set_level(logging.INFO)
     members = json.dumps([{"phone": TAKUMI, "member_id": "M-1"}]).encode()
-    benefits = json.dumps([{"pin": PIN, "campaign_url": "https://example.com/c"}]).encode()
-    local = LocalHotline(root=ROOT, members=members, benefits=benefits).start()
+    benefits = json.dumps([{"pin": BENEFIT_PIN, "campaign_url": "https://example.com/c"}])
+    local = LocalHotline(
+        root=ROOT,
+        directory=json.dumps(DIRECTORY, ensure_ascii=False).encode(),
+        members=members,
+        benefits=benefits.encode(),
+    ).start()
+    runtime: list[str] = []  # what the Lambda runtime logs for unhandled exceptions
+
+    def everything_logged() -> str:
+        runtime_lines = runtime + [
+            f"[ERROR] {kind}: {msg}" for _, kind, msg in local.handler_errors
+        ]
+        return "\n".join(
+            [json.dumps(line, ensure_ascii=False) for line in log_lines()]
+            + [capsys.readouterr().out, caplog.text]
+            + runtime_lines
+        )
+
     try:
-        # Accepted, declined, timed out then a late yes, an unknown caller.
-        for answer in ("yes", "no", None):
-            local.call(TAKUMI)
-            path = (
-                "/"
-                + re.search(r"https?://\S+", local.sms(MIZUKI)[-1]["body"])
-                .group(0)
-                .split("/", 3)[3]
-            )
-            local.http("GET", path)
-            if answer:
-                local.http("POST", path, body=f"answer={answer}".encode(), headers=FORM)
-            else:
-                local.advance(180)
-                local.http("POST", path, body=b"answer=yes", headers=FORM)
-        local.call(STRANGER)
-        # The benefits line: a wrong PIN, then the right one.
-        local.call(TAKUMI, line="benefits", digits=f"1111#{PIN}#")
-        local.call(STRANGER, line="benefits", digits=f"{PIN}#")
-        tokens = [re.search(r"/a/([\w-]{22})", m["body"]).group(1) for m in local.sms(MIZUKI)]
+        yield local, runtime, everything_logged
     finally:
         local.stop()
 
-    logged = "\n".join(
-        [json.dumps(line, ensure_ascii=False) for line in log_lines()]
-        + [capsys.readouterr().out, caplog.text]
-    )
-    assert len(log_lines()) > 10  # the conversations really logged
-    assert len(tokens) == 3
-    for phone in (TAKUMI, MIZUKI, STRANGER):
-        assert phone not in logged and phone[1:] not in logged and phone[3:] not in logged
-    for token in tokens:
-        assert token not in logged
-    assert not re.search(rf"(?<![0-9a-f]){PIN}(?![0-9a-f])", logged)
+
+def test_no_phone_number_token_or_pin_in_any_log_line_of_whole_conversations(hotline, log_lines):
+    local, _runtime, everything_logged = hotline
+    pin = f"{HOTLINE_PIN}#"
+    # Accepted (after a wrong PIN), declined, timed out then a late yes.
+    for answer, digits in (("yes", f"{WRONG_HOTLINE_PIN}#{pin}"), ("no", pin), (None, pin)):
+        called = local.call(TAKUMI, digits=digits)
+        assert called["prompts"][-1].startswith("ミズキさんに聞いてみます"), called["prompts"]
+        path = link_path(local, MIZUKI)
+        local.http("GET", path)
+        if answer is None:
+            local.advance(180)
+            answer = "yes"
+        assert (
+            local.http("POST", path, body=f"answer={answer}".encode(), headers=FORM).status == 200
+        )
+    # A mutual call: Takumi asks, Mizuki calls before she answers.
+    local.call(TAKUMI, digits=pin)
+    mutual = local.call(MIZUKI)
+    assert mutual["prompts"][-1].startswith("タクミさんもあなたと話したがっています")
+    # Three wrong PINs, an unknown caller.
+    wrong = f"{WRONG_HOTLINE_PIN}#"
+    assert local.call(TAKUMI, digits=wrong * 3)["attributes"].get("registered") == "true"
+    local.call(STRANGER)
+    # The benefits line: a wrong PIN, then the right one; a non-member.
+    local.call(TAKUMI, line="benefits", digits=f"{WRONG_BENEFIT_PIN}#{BENEFIT_PIN}#")
+    local.call(STRANGER, line="benefits", digits=f"{BENEFIT_PIN}#")
+
+    sms = local.sms()
+    tokens = [m.group(1) for s in sms if (m := re.search(r"/a/([\w-]{22})", s["body"]))]
+    assert len(tokens) == 4  # four invitations: the conversations really ran
+    assert any("example.com/c" in s["body"] for s in sms if s["to"] == TAKUMI)
+    assert sum(TAKUMI in s["body"] for s in sms if s["to"] == MIZUKI) == 1  # mutual: her text
+    assert local.handler_errors == () and local.dead_letters == []
+    logged = everything_logged()
+    assert len(log_lines()) > 20
+    assert find_leaks(logged, (TAKUMI, MIZUKI, STRANGER), tokens) == []
     assert "+81********22" in logged  # masked numbers are what the logs carry
+
+
+def test_no_personal_data_in_the_logs_of_failures(hotline, log_lines, monkeypatch):
+    local, runtime, everything_logged = hotline
+
+    # An SMS provider that throttles every text to Mizuki: the invite is retried with
+    # backoff, by the consumer and by Lambda, then lands in the dead-letter queue.
+    publish = SNSBackend.publish
+
+    def throttled(self, message, *args: Any, phone_number=None, **kwargs: Any):
+        if phone_number == MIZUKI:
+            raise Throttled()
+        return publish(self, message, *args, phone_number=phone_number, **kwargs)
+
+    monkeypatch.setattr(SNSBackend, "publish", throttled)
+    local.call(TAKUMI, digits=f"{HOTLINE_PIN}#")
+    monkeypatch.undo()
+    (dead,) = local.dead_letters
+    assert dead["requestContext"]["functionArn"].endswith("InviteReceiverFunction")
+    link = dead["requestPayload"]["detail"]["data"]["link"]
+    tokens = [link.rsplit("/", 1)[1]]
+
+    # A malformed event on the bus: a CallRequested without its link.
+    data = dict(dead["requestPayload"]["detail"]["data"], request_id="malformed-1")
+    del data["link"]
+    detail = dict(dead["requestPayload"]["detail"], data=data)
+    local.client("events").put_events(
+        Entries=[
+            {
+                "EventBusName": local.stack.output("EventBusName"),
+                "Source": "hotline",
+                "DetailType": "CallRequested",
+                "Detail": json.dumps(detail, ensure_ascii=False),
+            }
+        ]
+    )
+    local.pump()
+    assert any(
+        fn == "InviteReceiverFunction" and kind == "ValidationError"
+        for fn, kind, _ in local.handler_errors
+    )
+
+    # A malformed Connect event: no SystemEndpoint.
+    from tests.conftest import load_event
+
+    event = load_event("connect-contact-flow-event.json")
+    event["Details"]["ContactData"]["CustomerEndpoint"]["Address"] = STRANGER
+    del event["Details"]["ContactData"]["SystemEndpoint"]
+    with pytest.raises(ValueError) as raised:
+        local.host.invoke("CallRequestFunction", event)
+    runtime.append(f"[ERROR] {type(raised.value).__name__}: {raised.value}")
+
+    logged = everything_logged()
+    assert "malformed event rejected" in logged and "Throttling" in logged
+    assert find_leaks(logged, (TAKUMI, MIZUKI, STRANGER), tokens) == []

@@ -11,9 +11,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from hotline_core import service
-from hotline_core.adapters.bus import PublishFailed
-from hotline_core.lambda_support import Deps, logger, metrics, now
+from hotline_core.lambda_support import Deps, invocation_deadline, logger, metrics, now
 from hotline_core.pages import SECURITY_HEADERS, Page, error_page
+from hotline_core.ports import PublishFailed
 from hotline_core.settings import Settings
 
 app = APIGatewayHttpResolver()
@@ -70,7 +70,17 @@ def not_found(_: Exception) -> Response[str]:
     return _respond(error_page(404, "not_found"))
 
 
+@app.exception_handler(Exception)
+def unexpected(_: Exception) -> Response[str]:
+    # A DynamoDB outage, say: the receiver gets our page (with its headers: no referrer, no
+    # caching) saying to try again, not API Gateway's bare 500. Nothing was answered, or the
+    # answer is stored and pressing again announces it.
+    logger.exception("answer page failed")
+    return _respond(error_page(503, "retry"))
+
+
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    with invocation_deadline(context):
+        return app.resolve(event, context)

@@ -11,7 +11,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hotline_core import service
-from hotline_core.lambda_support import Deps, logger, metrics, now, validation_problems
+from hotline_core.lambda_support import (
+    Deps,
+    invocation_deadline,
+    logger,
+    metrics,
+    now,
+    validation_problems,
+)
 from hotline_core.requests import Outcome
 from hotline_core.settings import Settings
 
@@ -39,13 +46,14 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
         logger.error("malformed timer input rejected", problems=validation_problems(exc))
         raise
     logger.append_keys(correlation_id=timer.request_id)
-    outcome = service.time_out(
-        request_id=timer.request_id,
-        link_hash=timer.link_hash,
-        store=deps.store,
-        bus=deps.bus,
-        now=now(),
-    )
+    with invocation_deadline(context):
+        outcome = service.time_out(
+            request_id=timer.request_id,
+            link_hash=timer.link_hash,
+            store=deps.store,
+            bus=deps.bus,
+            now=now(),
+        )
     if outcome is Outcome.APPLIED:
         # Not "TimedOut": TellCaller counts that one when it tells the caller.
         metrics.add_metric(name="AnswerWindowsClosed", unit=MetricUnit.Count, value=1)

@@ -18,7 +18,7 @@ from hotline_core.adapters.benefits_store import (
 )
 from hotline_core.benefits import PinOutcome
 from hotline_core.connect import ConnectContactEvent
-from hotline_core.lambda_support import Deps, client, logger, metrics, now
+from hotline_core.lambda_support import Deps, client, invocation_deadline, logger, metrics, now
 from hotline_core.phone import mask_phone
 from hotline_core.settings import Settings
 
@@ -60,16 +60,17 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
         return answer
     if cmd == "sendSms":
         # The PIN itself is never logged, not even its length.
-        result = benefits.request_benefit(
-            phone=contact.caller,
-            pin=contact.parameters.get("pinCode", ""),
-            contact_id=contact.contact_id,
-            now=now(),
-            members=tables.members,
-            benefits=tables.benefits,
-            guard=tables.guard,
-            bus=deps.bus,
-        )
+        with invocation_deadline(context):
+            result = benefits.request_benefit(
+                phone=contact.caller,
+                pin=contact.parameters.get("pinCode", ""),
+                contact_id=contact.contact_id,
+                now=now(),
+                members=tables.members,
+                benefits=tables.benefits,
+                guard=tables.guard,
+                bus=deps.bus,
+            )
         _count(result.outcome, result.counts_as_failure)
         logger.info("PIN checked", outcome=result.outcome.value, member_id=result.member_id)
         return result.as_connect_map()

@@ -16,7 +16,14 @@ from hotline_core import service
 from hotline_core.adapters.benefits_store import DynamoAttemptGuard
 from hotline_core.connect import ConnectContactEvent
 from hotline_core.directory import DirectoryError
-from hotline_core.lambda_support import Deps, client, logger, metrics, now
+from hotline_core.lambda_support import (
+    Deps,
+    client,
+    invocation_deadline,
+    logger,
+    metrics,
+    now,
+)
 from hotline_core.phone import mask_phone
 from hotline_core.settings import Settings
 
@@ -42,19 +49,20 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
         # The flow's error branch apologises to the caller; the operator reads this line.
         logger.error("directory unusable", problem=str(exc))
         raise
-    answer = service.request_call(
-        directory=directory,
-        caller_phone=contact.caller,
-        hotline_number=contact.dialled,
-        request_id=contact.contact_id,
-        now=now(),
-        answer_window=timedelta(seconds=deps.settings.answer_window_seconds),
-        link_base_url=deps.settings.link_base_url,
-        store=deps.store,
-        bus=deps.bus,
-        call=service.CallInput.from_parameters(contact.parameters),
-        guard=_guard(deps.settings.attempts_table_name),
-    )
+    with invocation_deadline(context):
+        answer = service.request_call(
+            directory=directory,
+            caller_phone=contact.caller,
+            hotline_number=contact.dialled,
+            request_id=contact.contact_id,
+            now=now(),
+            answer_window=timedelta(seconds=deps.settings.answer_window_seconds),
+            link_base_url=deps.settings.link_base_url,
+            store=deps.store,
+            bus=deps.bus,
+            call=service.CallInput.from_parameters(contact.parameters),
+            guard=_guard(deps.settings.attempts_table_name),
+        )
     first = not contact.parameters.get("asked")
     metrics.add_metric(name="Calls" if first else "FollowUpSteps", unit=MetricUnit.Count, value=1)
     if not answer.registered:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -15,7 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from hotline_core import clock
-from hotline_core.adapters.bus import EventBridgePublisher
+from hotline_core.adapters.bus import EVENTS_CLIENT, EventBridgePublisher
 from hotline_core.adapters.directory_source import S3Directory
 from hotline_core.adapters.idempotency import OnceOnly, OnceOnlySms
 from hotline_core.adapters.retry import (
@@ -54,7 +55,10 @@ def now() -> datetime:
 CLAIMS_CLIENT = Limits(connect=0.5, read=0.5)  # DynamoDB PutItem/DeleteItem: ms when healthy
 SMS_CLIENT = Limits(connect=0.5, read=2.0)
 SCHEDULER_CLIENT = Limits(connect=0.5, read=1.5)
+# A producer that cannot publish must have time left to undo its write and answer.
+PUBLISH_RESERVE = 1.5
 CLIENT_LIMITS: dict[tuple[str, str], Limits] = {
+    ("events", ""): EVENTS_CLIENT,
     ("dynamodb", "claims"): CLAIMS_CLIENT,
     ("sns", ""): SMS_CLIENT,
     ("pinpoint-sms-voice-v2", ""): SMS_CLIENT,
@@ -141,7 +145,9 @@ class Deps:
 
     @functools.cached_property
     def bus(self) -> EventBridgePublisher:
-        return EventBridgePublisher(client("events"), self.settings.event_bus_name, clock=now)
+        return EventBridgePublisher(
+            client("events"), self.settings.event_bus_name, clock=now, reserve=PUBLISH_RESERVE
+        )
 
     @functools.cached_property
     def directory(self) -> S3Directory:
@@ -229,6 +235,12 @@ def parse_event(event: dict[str, Any], *models: type[DataT]) -> tuple[EventBridg
 Consumer = Callable[[DataT, Deps], None]
 
 
+def invocation_deadline(context: LambdaContext) -> AbstractContextManager[None]:
+    """Within this block, retried AWS calls start no attempt that might outlast the
+    invocation (leaving each retrier's reserve): a producer ends with time to undo or answer."""
+    return deadline(_seconds_left(context))
+
+
 def _seconds_left(context: LambdaContext) -> Callable[[], float] | None:
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     if not callable(remaining):
@@ -267,7 +279,7 @@ def consumer(
                 )
                 metrics.add_metric(name="ReplaySkipped", unit=MetricUnit.Count, value=1)
                 return
-            with deadline(_seconds_left(context)):
+            with invocation_deadline(context):
                 fn(data, deps)
 
         return handler
@@ -279,6 +291,7 @@ __all__ = [
     "BY_DETAIL_TYPE",
     "Deps",
     "consumer",
+    "invocation_deadline",
     "logger",
     "metrics",
     "now",

@@ -52,7 +52,18 @@ class RequestStore(Protocol):
 
 
 class EventPublisher(Protocol):
-    def publish(self, data: EventData, *, correlation_id: str) -> None: ...
+    def publish(self, data: EventData, *, correlation_id: str) -> None:
+        """Put the event on the bus; raises PublishFailed when it could not."""
+
+
+class PublishFailed(RuntimeError):
+    """The event was not accepted by the bus after retries, or the bus could not be reached.
+    `maybe_published`: the last attempt got no answer, so the event may be on the bus after
+    all (undoing the state it announces would orphan the consumers' work)."""
+
+    def __init__(self, message: str, *, maybe_published: bool) -> None:
+        super().__init__(message)
+        self.maybe_published = maybe_published
 
 
 class SmsSender(Protocol):

@@ -27,6 +27,7 @@ from hotline_core.ports import (
     EventPublisher,
     LinkExpired,
     OnceOnlySender,
+    PublishFailed,
     RequestStore,
 )
 from hotline_core.quiet import spoken_time, zone
@@ -287,9 +288,15 @@ def _ask(
     )
     try:
         bus.publish(event, correlation_id=request_id)
-    except Exception:
+    except PublishFailed as failed:
         # Without CallRequested nobody would be invited and no timer would run: undo the
-        # request so the flow's error branch tells the caller at once to try again.
+        # request so the flow's error branch tells the caller at once to try again. Unless
+        # the event may be on the bus after all: then its link and its timer must find the
+        # request (if it is not, nobody ever sees the request, and TTL removes it).
+        if not failed.maybe_published:
+            store.discard(request, link)
+        raise
+    except Exception:
         store.discard(request, link)
         raise
     return replace(answer, created=True)

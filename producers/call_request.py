@@ -67,8 +67,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     metrics.add_metric(name="Calls" if first else "FollowUpSteps", unit=MetricUnit.Count, value=1)
     if not answer.registered:
         metrics.add_metric(name="UnknownCallers", unit=MetricUnit.Count, value=1)
-    if answer.outcome in _METRICS:
-        metrics.add_metric(name=_METRICS[answer.outcome], unit=MetricUnit.Count, value=1)
+    for name in _METRICS.get(answer.outcome, ()):
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
     logger.info(
         "call handled",
         registered=answer.registered,
@@ -79,12 +79,15 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     return answer.as_connect_map()
 
 
-_METRICS = {
-    "repeat": "RepeatCalls",
-    "mutual": "MutualCalls",
-    "quiet": "QuietHoursCalls",
-    "pin_wrong": "HotlinePinFailures",
-    "pin_locked": "HotlineLockouts",
-    "no_choice": "MenuAbandoned",
-    "no_circle": "UnknownHotlineNumbers",
+# As on the benefits line: every PIN that unlocked nothing is a failure, the one that locks
+# the phone is also a lockout, and what a locked phone tries is a locked attempt.
+_METRICS: dict[str, tuple[str, ...]] = {
+    "repeat": ("RepeatCalls",),
+    "mutual": ("MutualCalls",),
+    "quiet": ("QuietHoursCalls",),
+    "pin_wrong": ("HotlinePinFailures",),
+    "pin_lockout": ("HotlinePinFailures", "HotlineLockouts"),
+    "pin_locked": ("HotlineLockedAttempts",),
+    "no_choice": ("MenuAbandoned",),
+    "no_circle": ("UnknownHotlineNumbers",),
 }

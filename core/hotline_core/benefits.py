@@ -3,7 +3,6 @@ keypad into `BenefitRequested`, with a per-phone lockout against guessing. No AW
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -11,17 +10,13 @@ from typing import Protocol
 
 from hotline_core import messages
 from hotline_core.events import BenefitRequested
+from hotline_core.pins import is_pin_shaped
 from hotline_core.ports import EventPublisher, OnceOnlySender
 
-PIN_SHAPE = re.compile(r"^[0-9]{4,8}$")
 MAX_WRONG_PINS = 5
 FAILURE_WINDOW = timedelta(hours=1)
 LOCKOUT = timedelta(hours=1)
 NOT_A_MEMBER = "-1"  # what the original design's flow compares against
-
-
-def is_pin_shaped(pin: str) -> bool:
-    return bool(PIN_SHAPE.fullmatch(pin))
 
 
 class Members(Protocol):
@@ -57,8 +52,8 @@ class AttemptGuard(Protocol):
 class PinOutcome(StrEnum):
     GRANTED = "granted"
     NOT_A_MEMBER = "not_a_member"
-    MALFORMED = "malformed"  # not 4-8 digits: fails without a lookup, not counted
-    LOCKED = "locked"  # already locked: fails without a lookup
+    MALFORMED = "malformed"  # not 4-8 digits: fails without a lookup, no lockout count
+    LOCKED = "locked"  # already locked: fails without a lookup, whatever was typed
     WRONG = "wrong"
     WRONG_AND_LOCKED = "wrong_and_locked"  # this wrong PIN started the lockout
 
@@ -74,6 +69,8 @@ class PinAnswer:
 
     @property
     def counts_as_failure(self) -> bool:
+        """A PIN that did not unlock anything (the PinFailures metric); a locked phone's
+        attempts are counted apart (LockedAttempts), as are lockouts (Lockouts)."""
         return self.outcome in (PinOutcome.MALFORMED, PinOutcome.WRONG, PinOutcome.WRONG_AND_LOCKED)
 
     def as_connect_map(self) -> dict[str, str]:
@@ -98,17 +95,17 @@ def request_benefit(
 ) -> PinAnswer:
     """`sendSms`: a member's right PIN publishes `BenefitRequested`; everything else fails.
 
-    Cheap refusals come first so that neither a malformed PIN nor a locked phone ever reaches
-    the benefits table. A right PIN does not reset the count: PINs are shared campaign codes,
+    Cheap refusals come first so that neither a locked phone nor a malformed PIN ever reaches
+    the benefits table (a locked phone first: whatever it types is a locked attempt). A right PIN does not reset the count: PINs are shared campaign codes,
     so a member who knows one could otherwise interleave it to guess others without limit.
     """
     member_id = members.member_id(phone)
     if member_id is None:
         return PinAnswer(PinOutcome.NOT_A_MEMBER)
-    if not is_pin_shaped(pin):
-        return PinAnswer(PinOutcome.MALFORMED, member_id)
     if guard.locked_until(phone, now) is not None:
         return PinAnswer(PinOutcome.LOCKED, member_id)
+    if not is_pin_shaped(pin):
+        return PinAnswer(PinOutcome.MALFORMED, member_id)
     url = benefits.campaign_url(pin)
     if url is None:
         failure = guard.record_failure(

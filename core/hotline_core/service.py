@@ -191,7 +191,7 @@ def _check_pin(
         raise RuntimeError("a PIN-protected directory entry needs ATTEMPTS_TABLE_NAME")
     key = f"hotline#{caller.phone}"  # its own counter: a mistyped campaign code is no attack
     if guard.locked_until(key, now) is not None:
-        return _say(caller, "prompt_locked", "pin_locked")
+        return _say(caller, "prompt_locked", "pin_locked")  # a locked attempt, not a guess
     if verify_pin(call.pin, pin_hash):
         return pin_proof(pin_hash, contact_id=request_id, phone=caller.phone)
     if is_pin_shaped(call.pin):  # a timeout or a short entry costs a try, not a lockout count
@@ -199,7 +199,7 @@ def _check_pin(
             key, now, window=FAILURE_WINDOW, limit=MAX_WRONG_PINS, lockout=LOCKOUT
         )
         if failure.locked_now:
-            return _say(caller, "prompt_locked", "pin_locked")
+            return _say(caller, "prompt_locked", "pin_lockout")  # this wrong PIN locked it
     tries = call.tries + 1
     if tries >= MAX_PIN_TRIES:
         return _say(caller, "prompt_goodbye", "pin_wrong")

@@ -29,6 +29,9 @@ COUNTS = (
     "SmsSent",
     "SmsFailed",
     "ReplaySkipped",
+    "HotlinePinFailures",
+    "HotlineLockouts",
+    "HotlineLockedAttempts",
 )
 
 
@@ -194,3 +197,31 @@ def test_a_replay_counts_only_what_it_skipped(local, emitted):
 
     # CallRequested: invite, start timer; Accepted: tell the caller, cancel the timer.
     only(emitted.read(), ReplaySkipped=4)
+
+
+def test_hotline_pins_count_failures_the_lockout_and_locked_attempts(capsys):
+    from hotline_core.pins import hash_pin
+    from hotline_tools.local.engine import LocalHotline
+    from tests.conftest import ROOT
+
+    directory = [
+        {"name": "タクミ", "phone": TAKUMI, "pin_hash": hash_pin("2468")},
+        {"name": "ミズキ", "phone": MIZUKI},
+    ]
+    local = LocalHotline(root=ROOT, directory=json.dumps(directory).encode()).start()
+    try:
+        emitted = Emitted(capsys)
+        emitted.read()
+        local.call(TAKUMI, digits="1111#1112#1113#")  # three wrong: goodbye
+        first = emitted.read()
+        local.call(TAKUMI, digits="1114#1115#")  # the fifth wrong PIN within the hour locks
+        second = emitted.read()
+        local.call(TAKUMI, digits="2468#")  # right, but locked: nobody is texted
+        third = emitted.read()
+    finally:
+        local.stop()
+
+    only(first, Calls=1, HotlinePinFailures=3)
+    only(second, Calls=1, HotlinePinFailures=2, HotlineLockouts=1)
+    only(third, Calls=1, HotlineLockedAttempts=1)
+    assert local.sms() == []

@@ -24,10 +24,15 @@ def path_value(event, path):
     return node
 
 
-def render(transformer, event):
+INGESTED = "2026-12-02T09:30:01Z"
+
+
+def render(transformer, event, ingested=INGESTED):
     """EventBridge's substitution: a variable inside a JSON string goes in as its raw text, one
-    outside a string as JSON; a path the event lacks is null."""
+    outside a string as JSON; a path the event lacks is null. `ingested` is when the bus took
+    the event (the predefined variable `aws.events.event.ingestion-time`, ISO 8601)."""
     values = {k: path_value(event, p) for k, p in transformer["InputPathsMap"].items()}
+    values["aws.events.event.ingestion-time"] = ingested
 
     def fill(match):
         quoted, name = match.group(1), match.group(2)
@@ -36,13 +41,13 @@ def render(transformer, event):
             return quoted + ("null" if value is None else str(value))
         return json.dumps(value)
 
-    return re.sub(r'(\\"|")?<([\w-]+)>', fill, transformer["InputTemplate"])
+    return re.sub(r'(\\"|")?<([\w.-]+)>', fill, transformer["InputTemplate"])
 
 
 def test_the_event_log_record_is_a_cloudwatch_logs_entry_the_tail_command_reads():
     record = json.loads(render(TRANSFORMER, EVENT))
     assert set(record) == {"timestamp", "message"}  # what a CloudWatch Logs target takes
-    assert record["timestamp"] == EVENT["time"]
+    assert record["timestamp"] == INGESTED  # when the bus took it, not the event's own time
     message = json.loads(record["message"])
 
     at, kind, about, replay = summary(message)
@@ -59,7 +64,11 @@ def test_the_event_log_record_holds_no_phone_number_and_no_link():
     assert not re.search(r"\+\d{8,}", text)
 
 
-def test_a_replayed_event_is_marked_in_the_event_log():
-    replayed = {**EVENT, "replay-name": "debug-0930"}
-    message = json.loads(json.loads(render(TRANSFORMER, replayed))["message"])
+def test_a_replayed_event_is_marked_and_logged_when_replayed_not_when_it_first_happened():
+    replayed = {**EVENT, "replay-name": "debug-0930"}  # a replay keeps the event's `time`
+    record = json.loads(render(TRANSFORMER, replayed, ingested="2027-01-20T00:00:00Z"))
+    message = json.loads(record["message"])
     assert summary(message)[3] == "debug-0930"
+    assert message["time"] == EVENT["time"]  # what happened when, for the reader
+    # CloudWatch Logs refuses entries older than 14 days: the entry is stamped with the replay.
+    assert record["timestamp"] == "2027-01-20T00:00:00Z"

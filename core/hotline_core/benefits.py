@@ -96,8 +96,9 @@ def request_benefit(
     """`sendSms`: a member's right PIN publishes `BenefitRequested`; everything else fails.
 
     Cheap refusals come first so that neither a locked phone nor a malformed PIN ever reaches
-    the benefits table (a locked phone first: whatever it types is a locked attempt). A right PIN does not reset the count: PINs are shared campaign codes,
-    so a member who knows one could otherwise interleave it to guess others without limit.
+    the benefits table (a locked phone first: whatever it types is a locked attempt). A right
+    PIN does not reset the count: PINs are shared campaign codes, so a member who knows one
+    could otherwise interleave it to guess others without limit.
     """
     member_id = members.member_id(phone)
     if member_id is None:

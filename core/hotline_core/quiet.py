@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_TIMEZONE = "Asia/Tokyo"
+# Files in a zoneinfo directory that are not places: the machine's own zone (differs between
+# a laptop and Lambda), a placeholder, and a rules template.
+NOT_PLACES = ("localtime", "Factory", "posixrules")
 _SPAN = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-3]):([0-5][0-9])$")
 
 
@@ -17,6 +20,10 @@ class QuietHoursError(ValueError):
 
 
 def zone(name: str) -> ZoneInfo:
+    if name in NOT_PLACES or name.startswith(("posix/", "right/")):
+        raise QuietHoursError(
+            f"time zone {name!r} is not a place (use an IANA name like Asia/Tokyo)"
+        )
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -55,8 +62,12 @@ class QuietHours:
         if not inside:
             return None
         day = local.date() if clock < self.end else local.date() + timedelta(days=1)
-        # Built from the wall clock so a DST change in between lands on the right hour.
-        return datetime.combine(day, self.end, tzinfo=tz)
+        end = _wall_clock_reaches(day, self.end, tz)
+        if end <= now:
+            # Clocks went back and `now` is in the repeated hour: the end is the second time
+            # the wall clock shows it.
+            end = end.replace(fold=1)
+        return end
 
 
 def spoken_time(moment: datetime, lang: str) -> str:
@@ -66,3 +77,27 @@ def spoken_time(moment: datetime, lang: str) -> str:
     hour = moment.hour % 12 or 12
     suffix = "AM" if moment.hour < 12 else "PM"
     return f"{hour}:{moment.minute:02d} {suffix}" if moment.minute else f"{hour} {suffix}"
+
+
+def _wall_clock_reaches(day: date, at: time, tz: ZoneInfo) -> datetime:
+    """The first moment the wall clock in `tz` shows `at` or later on `day`: `at` itself, or,
+    when clocks spring forward over it, the moment of the jump (02:30 never happens; quiet
+    hours ending then end at 03:00, the first wall time after it)."""
+    wall = datetime.combine(day, at)
+    moment = wall.replace(tzinfo=tz)
+    if moment.astimezone(UTC).astimezone(tz).replace(tzinfo=None) == wall:
+        return moment
+    # In the gap: fold=1 reads `at` with the offset after the jump, fold=0 with the one
+    # before; the jump lies between the two. Transitions fall on whole minutes.
+    before = wall.replace(tzinfo=tz, fold=1).astimezone(UTC)
+    after = moment.astimezone(UTC)
+    while after - before > timedelta(minutes=1):
+        middle = before + (after - before) / 2
+        if middle.astimezone(tz).replace(tzinfo=None) >= wall:
+            after = middle
+        else:
+            before = middle
+    jump = after.replace(second=0, microsecond=0)
+    if jump.astimezone(tz).replace(tzinfo=None) < wall:
+        jump += timedelta(minutes=1)
+    return jump.astimezone(tz)

@@ -101,15 +101,6 @@ class Creation:
 
 
 @dataclass(frozen=True)
-class OpenPairs:
-    """The newest request each way between a caller and a chosen receiver, as far as the
-    `OPEN#<caller>#<receiver>` items know (they may point at a request already settled)."""
-
-    mine: CallRequest | None = None  # caller → receiver: a repeat while it is waiting
-    theirs: CallRequest | None = None  # receiver → caller: a mutual call while it is waiting
-
-
-@dataclass(frozen=True)
 class Link:
     token: str
     token_hash: str

@@ -106,12 +106,6 @@ class CallAnswer:
         }
 
 
-def choose_receiver(directory: Directory, caller: Person) -> Person:
-    others = directory.others(caller.phone)
-    # With two people there is only one possible receiver.
-    return others[0]
-
-
 def request_call(
     *,
     directory: Directory,
@@ -238,6 +232,11 @@ def _ask(
 ) -> CallAnswer:
     quiet_until = receiver.quiet_hours.ends_at(now) if receiver.quiet_hours else None
     if quiet_until is not None:
+        # A request of the caller's that went out before the quiet hours began is still
+        # waiting for its answer: say that, as any repeat hears.
+        mine = store.open_request(caller.phone, receiver.phone)
+        if mine is not None and mine.waiting(now):
+            return _say(caller, "prompt_waiting", "repeat", receiver=receiver.name)
         # Someone who asked for the caller a minute ago is awake, whatever their hours say.
         theirs = store.open_request(receiver.phone, caller.phone)
         if theirs is not None and theirs.waiting(now):

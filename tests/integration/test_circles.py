@@ -9,7 +9,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from hotline_core import messages
 from hotline_core.pins import hash_pin
+from hotline_core.quiet import spoken_time
 from tests.conftest import ROOT
 
 TAKUMI, MIZUKI, HARUTO, AOI = "+819011112222", "+817033334444", "+818055556666", "+819077778888"
@@ -226,6 +228,40 @@ def test_outside_quiet_hours_the_call_goes_through(hotline_with):
     local.call(TAKUMI)
 
     assert [m["to"] for m in invites(local)] == [MIZUKI]
+
+
+def test_a_repeat_after_the_quiet_hours_began_still_hears_the_request_is_waiting(hotline_with):
+    now = tokyo_now()
+    starts = (now + timedelta(minutes=1)).replace(second=0, microsecond=0)  # within a minute
+    span = f"{starts:%H:%M}-{starts + timedelta(hours=2):%H:%M}"
+    local = hotline_with([person("タクミ", TAKUMI), person("ミズキ", MIZUKI, quiet_hours=span)])
+    local.call(TAKUMI)  # before the quiet hours: Mizuki is asked
+    local.advance((starts - now).total_seconds() + 1)  # inside them, inside the answer window
+
+    again = local.call(TAKUMI)
+
+    assert again["prompts"] == [messages.text("prompt_waiting", "ja", receiver="ミズキ")]
+    assert len(invites(local)) == 1
+
+
+def test_the_caller_hears_when_quiet_hours_end_in_their_own_time_zone(hotline_with):
+    now = tokyo_now()
+    span = quiet_span(now, -timedelta(hours=1), timedelta(hours=2))
+    local = hotline_with(
+        [
+            person("Takumi", TAKUMI, lang="en", timezone="Europe/London"),
+            person("Mizuki", MIZUKI, quiet_hours=span),  # in Tokyo
+        ]
+    )
+
+    answer = local.call(TAKUMI)
+
+    end = (now + timedelta(hours=2)).replace(second=0, microsecond=0)
+    until = spoken_time(end.astimezone(ZoneInfo("Europe/London")), "en")
+    assert answer["prompts"] == [
+        messages.text("prompt_quiet", "en", receiver="Mizuki", until=until)
+    ]
+    assert until != spoken_time(end, "en")  # London is not Tokyo: the zone really mattered
 
 
 def test_quiet_hours_do_not_stop_a_mutual_call(hotline_with):

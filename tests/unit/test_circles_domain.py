@@ -77,12 +77,42 @@ def test_circles_are_selected_by_number_and_a_phone_may_be_in_several():
         (people(A, B, quiet_hours="22:00-07:00", timezone="Mars/Base"), "unknown time zone"),
         (people(A, B, pin="1234"), '"pin" in clear text is not accepted'),
         (people(A, B, pin_hash="sha1$abc"), "pin_hash is not scrypt"),
+        # A misspelt key would silently switch quiet hours off.
+        (
+            people(A, B, **{"quiet-hours": "22:00-07:00"}),
+            "entry 1 (P0): unknown key(s) 'quiet-hours' (did you mean 'quiet_hours'?)",
+        ),
+        ({"circles": [{"number": LINE_A, "members": people(A, B), "memebrs": []}]}, "'memebrs'"),
+        # Zone files that are not places: the machine's own zone differs on Lambda.
+        (people(A, B, timezone="localtime"), "time zone 'localtime' is not a place"),
+        (people(A, B, timezone="Factory"), "time zone 'Factory' is not a place"),
+        (people(A, B, timezone="posix/Asia/Tokyo"), "is not a place"),
     ],
 )
 def test_a_bad_directory_names_the_problem(raw, problem):
     with pytest.raises(DirectoryError) as error:
         parse_directory(json.dumps(raw))
     assert problem in str(error.value)
+
+
+def test_every_problem_is_reported_not_only_the_first():
+    raw = {
+        "circles": [
+            {"number": LINE_A, "members": [*people(A, B), {"name": "", "phone": C}]},
+            {"number": "05012", "members": people(A, "0901", lang="fr")},
+        ]
+    }
+    with pytest.raises(DirectoryError) as error:
+        parse_directory(json.dumps(raw))
+
+    assert error.value.problems == [
+        'circle 1, entry 3: "name" is missing or empty',
+        'circle 2: "number" is not an E.164 number (like +815012340001)',
+        "circle 2, entry 1 (P0): lang 'fr' is not one of ja, en",
+        "circle 2, entry 2 (P1): phone is not an E.164 number (like +819011112222)",
+        "circle 2, entry 2 (P1): lang 'fr' is not one of ja, en",
+    ]
+    assert str(error.value).startswith("5 problems: ")
 
 
 def test_a_directory_error_never_echoes_a_pin_hash():
@@ -120,6 +150,25 @@ def test_quiet_hours_follow_the_entrys_time_zone_and_its_summer_time():
     assert end is not None and end.astimezone(UTC) == datetime(2026, 7, 2, 6, 0, tzinfo=UTC)
     # The same instant is 07:00 in Tokyo: not quiet there.
     assert QuietHours.parse("22:00-07:00").ends_at(datetime(2026, 7, 1, 22, 0, tzinfo=UTC)) is None
+
+
+def test_quiet_hours_ending_in_the_spring_forward_gap_end_when_the_clock_jumps():
+    # New York, 2026-03-08: 02:00 EST jumps to 03:00 EDT, so 02:30 never happens. The quiet
+    # hours are over from 03:00 EDT (07:00 UTC) on, when the wall clock first passes 02:30.
+    quiet = QuietHours.parse("22:00-02:30", "America/New_York")
+    end = quiet.ends_at(datetime(2026, 3, 8, 6, 0, tzinfo=UTC))  # 01:00 EST
+    assert end is not None and end.astimezone(UTC) == datetime(2026, 3, 8, 7, 0, tzinfo=UTC)
+    assert quiet.ends_at(datetime(2026, 3, 8, 7, 0, tzinfo=UTC)) is None  # 03:00 EDT: over
+
+
+def test_quiet_hours_ending_in_the_repeated_hour_end_at_the_next_time_the_clock_shows_it():
+    # New York, 2026-11-01: 02:00 EDT goes back to 01:00 EST, so 01:00-02:00 happens twice.
+    quiet = QuietHours.parse("22:00-01:30", "America/New_York")
+    first = quiet.ends_at(datetime(2026, 11, 1, 5, 10, tzinfo=UTC))  # 01:10 EDT
+    second = quiet.ends_at(datetime(2026, 11, 1, 6, 10, tzinfo=UTC))  # 01:10 EST, again
+    assert first is not None and first.astimezone(UTC) == datetime(2026, 11, 1, 5, 30, tzinfo=UTC)
+    assert second is not None
+    assert second.astimezone(UTC) == datetime(2026, 11, 1, 6, 30, tzinfo=UTC)  # not in the past
 
 
 def test_a_bad_span_is_an_error():
@@ -175,3 +224,11 @@ def test_the_pin_proof_is_bound_to_the_call_and_the_phone():
     assert not check_proof(proof, stored, contact_id="c1", phone=B)
     assert not check_proof(proof, hash_pin("2468"), contact_id="c1", phone=A)
     assert not check_proof("", stored, contact_id="c1", phone=A)
+
+
+@pytest.mark.parametrize("name", ["phonenumber.json", "circles.json"])
+def test_the_example_directories_are_valid(name):
+    from tests.conftest import ROOT
+
+    directory = parse_directory((ROOT / "examples" / name).read_bytes())
+    assert len(directory.people) >= 2

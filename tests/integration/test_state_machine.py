@@ -57,6 +57,7 @@ ALLOWED = {
     ("refused/timed_out", "accepted/late"),
 }
 EXAMPLES = int(os.environ.get("HOTLINE_STATEFUL_EXAMPLES", "25"))
+LINK_LIFETIME_SECONDS = int(LINK_LIFETIME.total_seconds()) + 1
 STEPS = 20
 SCENARIOS = {
     "call: new request",
@@ -75,6 +76,7 @@ SCENARIOS = {
     "event delivered again",
     "events delivered out of order",
     "replay of archived events",
+    "link expired",
 }
 SEEN: Counter[str] = Counter()
 # Time a rule lets pass before it acts: at once, inside the window, around the timer, late.
@@ -307,7 +309,10 @@ class Hotline(RuleBasedStateMachine):
         SEEN["page viewed"] += 1
         before, events_before = self._state(request), len(self.local.events())
         page = self.local.http("GET", self.known[request].path)
-        assert page is not None and page.status == (410 if self._link_expired(request) else 200)
+        expired = self._link_expired(request)
+        if expired:
+            SEEN["link expired"] += 1
+        assert page is not None and page.status == (410 if expired else 200)
         assert self._state(request) == before  # GET changes nothing: SMS apps prefetch links
         assert len(self.local.events()) == events_before
 
@@ -319,6 +324,7 @@ class Hotline(RuleBasedStateMachine):
                 "POST", self.known[request].path, body=f"answer={answer}".encode(), headers=FORM
             )
             if self._link_expired(request):
+                SEEN["link expired"] += 1
                 assert page is not None and page.status == 410
                 expected = before
             else:
@@ -360,8 +366,9 @@ class Hotline(RuleBasedStateMachine):
         assert page is not None and page.status == (410 if self._link_expired(request) else 400)
         assert self._state(request) == before
 
-    @rule(seconds=st.sampled_from([0, 30, 59, 61, 119, 121, 180, 600]))
+    @rule(seconds=st.sampled_from([0, 30, 59, 61, 119, 121, 180, 600, LINK_LIFETIME_SECONDS]))
     def advance(self, seconds):
+        """Time passes; now and then a whole link lifetime (a tap on yesterday's SMS)."""
         self._wait(seconds)
 
     @rule(request=requests, carries_link=st.booleans())
@@ -534,6 +541,9 @@ def test_one_walk_through_the_rules_reaches_every_scenario():
         step(machine.replay, -60, None)
         step(machine.deliver_old_events_again, [len(machine.local.events()) - 1], 3)
         step(machine.view_page, c, 600)
+        step(machine.advance, LINK_LIFETIME_SECONDS)  # a day later: every link has expired
+        step(machine.tap, c, "no", 0)  # 410, nothing changes
+        step(machine.call, TAKUMI, 0)  # and the hotline works as ever
     finally:
         machine.teardown()
     assert not SCENARIOS - set(SEEN), sorted(SCENARIOS - set(SEEN))

@@ -1,0 +1,697 @@
+"""Every AWS call a function makes while the local runtime plays every path is allowed by that
+function's role in the SAM-transformed template. moto enforces no IAM: without this, a
+permission missing from template.yaml passes every test and fails only after `sam deploy`.
+
+Identity policies only: also what Lambda (OnFailure) and Scheduler (the role a schedule
+passes) do with a role. Resource policies (who may invoke a function, EventBridge's own
+dead-letter queues) are not checked here."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
+
+import botocore.handlers
+import pytest
+from botocore.exceptions import ClientError
+
+from hotline_core.pins import hash_pin
+from tests.conftest import ROOT
+from tests.iam_policy import (
+    ON_FAILURE,
+    ApiCall,
+    IamCallRecorder,
+    Need,
+    RolePolicies,
+    UnmappedCall,
+    action_matches,
+    allowed,
+    as_list,
+    needs,
+    resource_matches,
+)
+from tests.unit.test_template import (  # noqa: F401 - `transformed` is a fixture
+    STAR_ALLOWED,
+    service_authorization_reference,
+    transformed,
+)
+
+TAKUMI, MIZUKI, HARUTO = "+819011112222", "+817033334444", "+818055556666"
+AOI, REN = "+819077778888", "+819022223333"  # Ren sleeps: quiet hours cover the whole run
+YUI, SOTA = "+819044445555", "+819066667777"  # the pair whose effects are made to fail
+MEMBER, STRANGER = "+819012340000", "+819099998888"
+LINE_A, LINE_B, LINE_C = "+815012340001", "+815012340009", "+815012340010"
+PIN, BENEFIT_PIN = "2468", "246810"
+FORM = {"content-type": "application/x-www-form-urlencoded"}
+ASYNC_FUNCTIONS = {  # invoked asynchronously (EventBridge, Scheduler): each has an OnFailure
+    "InviteReceiverFunction",
+    "StartTimerFunction",
+    "TellCallerFunction",
+    "CancelTimerFunction",
+    "TextMemberFunction",
+    "AnswerTimerFunction",
+}
+
+
+def directory(now) -> bytes:
+    tokyo = now.astimezone(ZoneInfo("Asia/Tokyo"))
+    quiet = f"{tokyo - timedelta(hours=1):%H:%M}-{tokyo + timedelta(hours=2):%H:%M}"
+    circles = [
+        (
+            LINE_A,
+            [
+                ("タクミ", TAKUMI, {"pin_hash": hash_pin(PIN)}),
+                ("ミズキ", MIZUKI, {}),
+                ("ハルト", HARUTO, {}),
+            ],
+        ),
+        (LINE_B, [("アオイ", AOI, {}), ("レン", REN, {"quiet_hours": quiet})]),
+        (LINE_C, [("ユイ", YUI, {}), ("ソウタ", SOTA, {})]),
+    ]
+    return json.dumps(
+        {
+            "circles": [
+                {"number": number, "members": [{"name": n, "phone": p, **x} for n, p, x in people]}
+                for number, people in circles
+            ]
+        }
+    ).encode()
+
+
+class Botocore:
+    """A hook in botocore's built-in handlers, like the recorder's, so it reaches every
+    client a handler creates. It runs at `before-call`, after the recorder saw the call, and
+    makes chosen functions' calls fail as an outage would, or answers for a service moto does
+    not emulate (End User Messaging)."""
+
+    def __init__(self) -> None:
+        self.failing: set[tuple[str, str]] = set()  # (function, operation)
+        self.answers: dict[str, dict[str, Any]] = {}  # operation → its response
+        self.names: dict[str, str] = {}
+        self.failed: list[tuple[str, str]] = []
+
+    def __call__(self, model: Any, **_: Any) -> Any:
+        function = self.names.get(os.environ.get("AWS_LAMBDA_FUNCTION_NAME", ""), "")
+        if (function, model.name) in self.failing:
+            self.failed.append((function, model.name))
+            error = {"Error": {"Code": "ValidationException", "Message": "injected"}}
+            raise ClientError(error, model.name)  # not retryable: Lambda's retry, then OnFailure
+        if function and model.name in self.answers:
+            return _Http200(), self.answers[model.name]
+        return None
+
+    @contextmanager
+    def failing_for(self, *failing: tuple[str, str]) -> Iterator[None]:
+        self.failing = set(failing)
+        try:
+            yield
+        finally:
+            self.failing = set()
+
+
+class _Http200:
+    status_code = 200
+    headers: ClassVar[dict[str, str]] = {}
+
+
+@dataclass
+class Played:
+    calls: list[ApiCall]
+    prompts: dict[str, list[str]]  # phase → every prompt the callers heard in it
+    replayed: int  # events the replay sent through the bus again (its consumers skip them)
+    dead_letters: list[str]  # logical ids of the functions whose records reached OnFailure
+    failed: list[tuple[str, str]]
+    functions: set[str]
+    roles: dict[str, str]  # role ARN → logical id
+    resolve: Any
+
+
+def link_in(body: str) -> str:
+    url = re.search(r"https?://\S+", body)
+    assert url, "no link in the text"
+    return "/" + url.group(0).split("/", 3)[3]
+
+
+MEMBERS = json.dumps([{"phone": MEMBER, "member_id": "M001"}]).encode()
+BENEFITS = f"pin,campaign_url\n{BENEFIT_PIN},https://example.jp/campaign\n".encode()
+ORIGINATION = "arn:aws:sms-voice:ap-northeast-1:123456789012:phone-number/phone-0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def played():
+    """Local runtimes playing every path that makes distinct AWS calls, each call recorded:
+    one with SNS for texts (the default), one with End User Messaging."""
+    from hotline_tools.local.engine import LocalClock, LocalHotline
+
+    recorder, hook = IamCallRecorder(), Botocore()
+    sns = LocalHotline(
+        root=ROOT, directory=directory(LocalClock().now()), members=MEMBERS, benefits=BENEFITS
+    )
+    end_user_messaging = LocalHotline(
+        root=ROOT,
+        members=MEMBERS,
+        benefits=BENEFITS,
+        parameters={
+            "SmsProvider": "end-user-messaging",
+            "SmsOriginationIdentity": ORIGINATION,
+        },
+    )
+    hook.answers = {"SendTextMessage": {"MessageId": "local"}}
+    # Before start: every client the handlers create afterwards carries both hooks.
+    recorder.install()
+    botocore.handlers.BUILTIN_HANDLERS.append(("before-call", hook))
+    try:
+        with running(end_user_messaging, recorder, hook):
+            _play_end_user_messaging(end_user_messaging, recorder)
+        with running(sns, recorder, hook) as names:
+            prompts, replayed = _play(sns, recorder, hook)
+            refs = sns.stack.refs
+            played = Played(
+                calls=list(recorder.api_calls),
+                prompts=prompts,
+                replayed=replayed,
+                dead_letters=[
+                    names[d["requestContext"]["functionArn"].rsplit(":", 1)[1]]
+                    for d in sns.dead_letters
+                ],
+                failed=list(hook.failed),
+                functions=set(sns.stack.functions),
+                roles={r["Arn"]: lid for lid, r in refs.items() if ":role/" in r.get("Arn", "")},
+                # The local runtime's own !Ref / !GetAtt / !Sub resolution, on what it made
+                # (both runtimes make the same names: one stack name, one template).
+                resolve=lambda expr: sns.template.resolve(expr, refs),
+            )
+    finally:
+        botocore.handlers.BUILTIN_HANDLERS.remove(("before-call", hook))
+        recorder.uninstall()
+    yield played
+
+
+@contextmanager
+def running(engine, recorder, hook) -> Iterator[dict[str, str]]:
+    engine.start()
+    try:
+        names = {fn.arn.rsplit(":", 1)[1]: lid for lid, fn in engine.stack.functions.items()}
+        recorder.names = hook.names = names
+        recorder.on_failure_queues = {
+            fn.dead_letter_queue for fn in engine.stack.functions.values() if fn.dead_letter_queue
+        }
+        yield names
+    finally:
+        engine.stop()
+
+
+def _play_end_user_messaging(engine, recorder) -> None:
+    phase = "End User Messaging: accepted, and a member's benefit"
+    with recorder.during(phase):
+        engine.call(TAKUMI)
+        [event] = [e for e in engine.events() if e["detail-type"] == "CallRequested"]
+        engine.http(
+            "POST", link_in(event["detail"]["data"]["link"]), body=b"answer=yes", headers=FORM
+        )
+        engine.call(MEMBER, line="benefits", digits=f"{BENEFIT_PIN}#")
+
+
+def _play(engine, recorder, hook) -> tuple[dict[str, list[str]], int]:
+    prompts: dict[str, list[str]] = defaultdict(list)
+    window = int(engine.template.parameters["AnswerWindowSeconds"]) + 61
+
+    def call(phase, caller, to, digits="", line="hotline"):
+        with recorder.during(phase):
+            answer = engine.call(caller, to=to, digits=digits, line=line)
+        prompts[phase] += answer["prompts"]
+        return answer
+
+    def post(phase, path, word):
+        with recorder.during(phase):
+            engine.http("POST", path, body=f"answer={word}".encode(), headers=FORM)
+
+    def advance(phase, seconds):
+        with recorder.during(phase):
+            engine.advance(seconds)
+
+    def last_link(to):
+        return link_in(engine.sms(to)[-1]["body"])
+
+    # Quiet hours first: the clock has not moved, so Ren's span covers now.
+    call("quiet hours", AOI, LINE_B)
+    call("quiet hours, but the sleeper asked first: mutual", REN, LINE_B)
+    call("quiet hours, but the sleeper asked first: mutual", AOI, LINE_B)
+    call("unknown caller", STRANGER, LINE_A)
+    # Takumi's entry has a PIN; his circle of three has a menu.
+    call("PIN right, menu choice, accepted", TAKUMI, LINE_A, f"{PIN}#1")
+    with recorder.during("PIN right, menu choice, accepted"):
+        engine.http("GET", last_link(MIZUKI))
+    post("PIN right, menu choice, accepted", last_link(MIZUKI), "yes")
+    call("declined", TAKUMI, LINE_A, f"{PIN}#1")
+    post("declined", last_link(MIZUKI), "no")
+    call("timed out, then a late yes", TAKUMI, LINE_A, f"{PIN}#2")
+    advance("timed out, then a late yes", window)
+    post("timed out, then a late yes", last_link(HARUTO), "yes")
+    call("mutual call", MIZUKI, LINE_A, "1")
+    call("mutual call", TAKUMI, LINE_A, f"{PIN}#1")
+    waiting = call("repeat call", MIZUKI, LINE_A, "2")
+    call("repeat call", MIZUKI, LINE_A, "2")
+    with recorder.during("a timer made before schedules carried the link"):
+        engine.host.invoke("AnswerTimerFunction", {"request_id": waiting["contact_id"]})
+    call("PIN wrong, then right", TAKUMI, LINE_A, f"1111#{PIN}#1")
+    call("PIN lockout", TAKUMI, LINE_A, "2222#3333#4444#")
+    call("PIN lockout", TAKUMI, LINE_A, "5555#")
+    call("PIN lockout", TAKUMI, LINE_A, f"{PIN}#")
+    # The benefits line.
+    call("benefits: member, right PIN", MEMBER, None, f"{BENEFIT_PIN}#", line="benefits")
+    call("benefits: not a member", STRANGER, None, f"{BENEFIT_PIN}#", line="benefits")
+    call("benefits: wrong PIN", MEMBER, None, f"1111#{BENEFIT_PIN}#", line="benefits")
+    call("benefits: lockout", MEMBER, None, "2222#3333#4444#", line="benefits")
+    call("benefits: lockout", MEMBER, None, f"5555#{BENEFIT_PIN}#", line="benefits")
+    # Failures, on a pair of their own: each async function's retries end in OnFailure.
+    with hook.failing_for(("CallRequestFunction", "PutEvents")):
+        call("CallRequested not published: the request is undone", SOTA, LINE_C)
+    with hook.failing_for(("InviteReceiverFunction", "Publish")):
+        call("consumers fail: OnFailure", YUI, LINE_C)
+    [event] = [
+        e
+        for e in engine.events()
+        if e["detail"]["data"].get("caller", {}).get("phone") == YUI
+        and e["detail-type"] == "CallRequested"
+    ]
+    link = link_in(event["detail"]["data"]["link"])
+    with hook.failing_for(
+        ("TellCallerFunction", "Publish"), ("CancelTimerFunction", "DeleteSchedule")
+    ):
+        post("consumers fail: OnFailure", link, "yes")
+    with hook.failing_for(("AnswerTimerFunction", "PutEvents")):
+        advance("consumers fail: OnFailure", window)  # the timer nobody could cancel
+    with hook.failing_for(("StartTimerFunction", "CreateSchedule")):
+        call("consumers fail: OnFailure", SOTA, LINE_C)
+    advance("the member's lockout ends", 3601)
+    with hook.failing_for(("TextMemberFunction", "Publish")):
+        call("consumers fail: OnFailure", MEMBER, None, f"{BENEFIT_PIN}#", line="benefits")
+    # At least once: every event delivered again; then the whole archive replayed.
+    delivered = [e for e in engine.events() if "replay-name" not in e]
+    for event in delivered:
+        for fn in engine.stack.functions.values():
+            for rule, url in zip(fn.spec.rules, fn.target_queues, strict=True):
+                if event["detail-type"] in rule.pattern["detail-type"]:
+                    engine.client("sqs").send_message(QueueUrl=url, MessageBody=json.dumps(event))
+    with recorder.during("duplicate deliveries"):
+        engine.pump()
+    now = engine.clock.now()
+    with recorder.during("replay"):
+        replayed = engine.replay(now - timedelta(days=1), now)["replayed"]
+    return dict(prompts), replayed
+
+
+# --- the conversations really took every path ------------------------------------------------
+def calls_of(played, function, operation):
+    return [c for c in played.calls if c.principal == function and c.operation == operation]
+
+
+def test_every_path_was_taken_and_recorded(played):
+    said = {phase: " ".join(p) for phase, p in played.prompts.items()}
+    assert said["PIN right, menu choice, accepted"].startswith("暗証番号を入力し")
+    assert "話したい相手の番号を押してください" in said["PIN right, menu choice, accepted"]
+    assert "暗証番号が違います" in said["PIN wrong, then right"]
+    assert "おやすみ時間" in said["quiet hours"]
+    assert (
+        "もあなたと話したがっています" in said["quiet hours, but the sleeper asked first: mutual"]
+    )
+    assert "もあなたと話したがっています" in said["mutual call"]
+    assert "返事をまだ待っています" in said["repeat call"]
+    assert said["PIN lockout"].count("しばらくご利用いただけません") == 2
+    assert said["unknown caller"].startswith("この電話番号は登録されていません")
+    assert "SMSをご確認ください" in said["benefits: member, right PIN"]
+    assert "この電話番号は登録されていません" in said["benefits: not a member"]
+    assert "暗証番号が違います" in said["benefits: wrong PIN"]
+    assert "SMSをご確認ください" not in said["benefits: lockout"]  # the right PIN, refused
+    assert played.replayed >= 20
+    # Every function made calls, and every async one ended in its OnFailure destination.
+    assert {c.principal for c in played.calls} == played.functions
+    assert set(played.dead_letters) == ASYNC_FUNCTIONS
+    assert {c.principal for c in played.calls if c.via == ON_FAILURE} == ASYNC_FUNCTIONS
+    assert {f for f, _ in played.failed} == ASYNC_FUNCTIONS | {"CallRequestFunction"}
+    # The calls that only some paths make.
+    transact = [
+        kind
+        for c in calls_of(played, "CallRequestFunction", "TransactWriteItems")
+        for item in c.params["TransactItems"]
+        for kind in item
+    ]
+    assert {"Put", "ConditionCheck", "Delete"} <= set(transact)  # Delete: the undo
+    for function in ("InviteReceiverFunction", "TellCallerFunction", "TextMemberFunction"):
+        assert calls_of(played, function, "SendTextMessage"), function
+    legacy = [c for c in played.calls if c.phase.startswith("a timer made before")]
+    assert [c.operation for c in legacy][:1] == ["GetItem"]  # the pointer, then the link
+    for function, operation in [
+        ("CallRequestFunction", "GetObject"),
+        ("CallRequestFunction", "BatchGetItem"),  # repeat and mutual
+        ("CallRequestFunction", "UpdateItem"),  # mutual accept, PIN failures
+        ("CallRequestFunction", "GetItem"),  # quiet hours, PIN lockout
+        ("AnswerLinkFunction", "GetItem"),
+        ("AnswerLinkFunction", "UpdateItem"),
+        ("AnswerTimerFunction", "UpdateItem"),
+        ("BenefitRequestFunction", "UpdateItem"),
+        ("StartTimerFunction", "CreateSchedule"),
+        ("CancelTimerFunction", "DeleteSchedule"),
+        ("InviteReceiverFunction", "DeleteItem"),  # a failed send releases its claim
+    ]:
+        assert calls_of(played, function, operation), f"{function} never called {operation}"
+    for function in (
+        "CallRequestFunction",
+        "AnswerLinkFunction",
+        "AnswerTimerFunction",
+        "BenefitRequestFunction",
+    ):
+        assert calls_of(played, function, "PutEvents"), function
+    assert (
+        len({c.params["TableName"] for c in calls_of(played, "BenefitRequestFunction", "GetItem")})
+        == 3
+    )
+
+
+# --- every call is allowed ---------------------------------------------------------------------
+def all_needs(played) -> tuple[list[Need], list[str]]:
+    found, unmapped = [], []
+    for call in played.calls:
+        try:
+            found += needs(call, played.roles)
+        except UnmappedCall as exc:
+            unmapped.append(str(exc))
+    return found, unmapped
+
+
+SCHEDULE = re.compile(r"answer-[0-9a-f-]{36}")
+
+
+def report(missing: list[Need]) -> str:
+    grouped: dict[tuple[str, str], list[Need]] = defaultdict(list)
+    for need in missing:
+        grouped[(need.principal, need.action)].append(need)
+    lines = []
+    for (principal, action), found in sorted(grouped.items()):
+        resources = sorted({n.resource for n in found})
+        shown = resources[0] + (f" (and {len(resources) - 1} more)" if len(resources) > 1 else "")
+        # One line per kind of call, not one per request: the request ids are left out.
+        calls = sorted(
+            {
+                SCHEDULE.sub("answer-<request>", n.call) + (f" ({n.why})" if n.why else "")
+                for n in found
+            }
+        )
+        phases = sorted({n.phase for n in found if n.phase})
+        lines.append(
+            f"- {principal} needs {action} on {shown}\n"
+            f"    for: {'; '.join(calls)}\n    while: {'; '.join(phases)}"
+        )
+    return "\n".join(lines)
+
+
+def test_every_recorded_call_is_allowed_by_the_calling_functions_role(played, request):
+    # The roles as CloudFormation gets them: SAM policy templates expanded, one per function.
+    policies = RolePolicies(request.getfixturevalue("transformed"), played.resolve)
+    found, unmapped = all_needs(played)
+    if unmapped:
+        pytest.fail(
+            "calls with no IAM mapping:\n" + "\n".join(sorted(set(unmapped))), pytrace=False
+        )
+    assert len(found) >= len(played.calls)
+    missing = [n for n in found if not policies.allows(n)]
+    if missing:
+        pytest.fail(
+            f"{len(missing)} recorded AWS calls would be denied on AWS; missing permissions:\n"
+            + report(missing),
+            pytrace=False,
+        )
+
+
+def test_every_permission_granted_is_used_by_a_path_played_here(played, request):
+    """The other direction: a grant no recorded call needs is either more than the code
+    uses, or a path this module does not play yet (then play it above)."""
+    policies = RolePolicies(request.getfixturevalue("transformed"), played.resolve)
+    found, _ = all_needs(played)
+    principals = {n.principal for n in found}
+    unused = [
+        f"- {principal}: {action} on {resource}"
+        for principal in sorted(principals)
+        for statement in policies.statements(principal)
+        if statement["Effect"] == "Allow"
+        for action in as_list(statement["Action"])
+        for resource in as_list(statement["Resource"])
+        if not any(
+            n.principal == principal
+            and action_matches(action, n.action)
+            and resource_matches(resource, n.resource)
+            for n in found
+        )
+    ]
+    assert principals >= played.functions | {"SchedulerRole"}
+    if unused:
+        pytest.fail(
+            "granted, but no call played here needs it:\n" + "\n".join(unused), pytrace=False
+        )
+
+
+def test_each_needed_action_is_a_real_iam_action_on_a_resource_it_is_scoped_to(played):
+    """The mapping itself is checked against the Service Authorization Reference (as cfn-lint
+    ships it): no invented action such as dynamodb:TransactWriteItems, and each resource has
+    the ARN format of a resource type the action takes ("*" only where it takes none, or for
+    sns:Publish straight to a phone number)."""
+    reference = service_authorization_reference()
+    found, _ = all_needs(played)
+    assert found
+    for need in {(n.action, n.resource) for n in found}:
+        action, resource = need
+        service, name = action.split(":", 1)
+        spec = reference[service]["Actions"].get(name.lower())
+        assert spec is not None, f"{action} is not an IAM action"
+        types = spec.get("Resources") or []
+        kinds = {k.lower(): v for k, v in reference[service]["Resources"].items()}
+        if resource == "*":
+            assert not types or action in STAR_ALLOWED, f"{action} on * but it takes {types}"
+            continue
+        formats = [
+            f.replace("${Partition}", "aws")
+            .replace("${Region}", "[a-z0-9-]+")
+            .replace("${Account}", "[0-9]{12}")
+            for t in types
+            for f in kinds[t.lower()]["ARNFormats"]
+        ]
+        assert any(re.fullmatch(f, resource) for f in formats), (action, resource, formats)
+
+
+# --- the evaluator, on its own -----------------------------------------------------------------
+def need(action, resource, **context):
+    return Need("F", "call", action, resource, tuple(context.items()))
+
+
+def allow(action, resource, **extra):
+    return {"Effect": "Allow", "Action": action, "Resource": resource, **extra}
+
+
+TABLE = "arn:aws:dynamodb:ap-northeast-1:123456789012:table/t"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "action", "matches"),
+    [
+        ("dynamodb:GetItem", "dynamodb:GetItem", True),
+        ("DynamoDB:getitem", "dynamodb:GetItem", True),  # actions are case-insensitive
+        ("dynamodb:*Item", "dynamodb:BatchGetItem", True),
+        ("dynamodb:Get*", "dynamodb:BatchGetItem", False),
+        ("dynamodb:*Item", "dynamodb:ConditionCheckItem", True),
+        ("dynamodb:?etItem", "dynamodb:GetItem", True),
+        ("dynamodb:?etItem", "dynamodb:BatchGetItem", False),
+        ("dynamodb:GetItem", "dynamodb:BatchGetItem", False),
+        ("*", "scheduler:DeleteSchedule", True),
+    ],
+)
+def test_actions_match_with_iams_wildcards(pattern, action, matches):
+    assert action_matches(pattern, action) is matches
+
+
+@pytest.mark.parametrize(
+    ("pattern", "arn", "matches"),
+    [
+        (TABLE, TABLE, True),
+        (TABLE, TABLE + "2", False),
+        (TABLE, TABLE.upper(), False),  # resources are case-sensitive
+        (
+            "arn:aws:scheduler:*:*:schedule/g/answer-*",
+            "arn:aws:scheduler:r:1:schedule/g/answer-x",
+            True,
+        ),
+        (
+            "arn:aws:scheduler:*:*:schedule/g/answer-*",
+            "arn:aws:scheduler:r:1:schedule/h/answer-x",
+            False,
+        ),
+        ("arn:aws:s3:::b/phonenumber.json", "arn:aws:s3:::b/other.json", False),
+        ("arn:aws:s3:::b/*", "arn:aws:s3:::b/a/b.json", True),
+        ("arn:aws:sms-voice:r:1:*", "arn:aws:sms-voice:r:1:phone-number/p-1", True),
+        ("arn:aws:sqs:r:1:q?", "arn:aws:sqs:r:1:q1", True),
+        ("arn:aws:sqs:r:1:q?", "arn:aws:sqs:r:1:q12", False),
+        ("*", "anything", True),
+    ],
+)
+def test_resources_match_with_iams_wildcards(pattern, arn, matches):
+    assert resource_matches(pattern, arn) is matches
+
+
+def test_a_deny_wins_and_not_action_and_not_resource_are_honoured():
+    get = need("dynamodb:GetItem", TABLE)
+    assert allowed([allow("dynamodb:GetItem", TABLE)], get)
+    assert not allowed([allow("dynamodb:PutItem", TABLE)], get)
+    assert not allowed(
+        [allow("dynamodb:GetItem", TABLE), {**allow("dynamodb:*", "*"), "Effect": "Deny"}], get
+    )
+    assert allowed([{"Effect": "Allow", "NotAction": "s3:*", "Resource": TABLE}], get)
+    assert not allowed([{"Effect": "Allow", "NotAction": "dynamodb:Get*", "Resource": "*"}], get)
+    assert not allowed([{"Effect": "Allow", "Action": "*", "NotResource": TABLE}], get)
+    assert not allowed([], get)
+
+
+def test_pass_role_honours_passed_to_service_and_ignores_unmodelled_conditions():
+    role = "arn:aws:iam::123456789012:role/r"
+    to_scheduler = need("iam:PassRole", role, **{"iam:PassedToService": "scheduler.amazonaws.com"})
+    only = {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}
+    other = {"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}}
+    assert allowed([allow("iam:PassRole", role, Condition=only)], to_scheduler)
+    assert not allowed([allow("iam:PassRole", role, Condition=other)], to_scheduler)
+    assert not allowed(
+        [allow("iam:PassRole", role, Condition={"StringNotEquals": only["StringEquals"]})],
+        to_scheduler,
+    )
+    unmodelled = {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}
+    assert allowed([allow("iam:PassRole", role, Condition=unmodelled)], to_scheduler)
+
+
+def test_a_transaction_needs_each_items_own_action_and_a_batch_each_tables():
+    call = ApiCall(
+        "F",
+        "DynamoDB",
+        "TransactWriteItems",
+        {
+            "TransactItems": [
+                {"Put": {"TableName": "a", "Item": {}}},
+                {"ConditionCheck": {"TableName": "a", "Key": {}}},
+                {"Delete": {"TableName": "b", "Key": {}}},
+                {"Update": {"TableName": "b", "Key": {}}},
+            ]
+        },
+    )
+    got = [(n.action, n.resource.rsplit("/", 1)[1]) for n in needs(call)]
+    assert got == [
+        ("dynamodb:PutItem", "a"),
+        ("dynamodb:ConditionCheckItem", "a"),
+        ("dynamodb:DeleteItem", "b"),
+        ("dynamodb:UpdateItem", "b"),
+    ]
+    batch = ApiCall("F", "DynamoDB", "BatchGetItem", {"RequestItems": {"a": {}, "b": {}}})
+    assert [n.action for n in needs(batch)] == ["dynamodb:BatchGetItem"] * 2
+    with pytest.raises(UnmappedCall, match="no IAM mapping for DynamoDB ExecuteStatement"):
+        needs(ApiCall("F", "DynamoDB", "ExecuteStatement", {}))
+
+
+def test_scheduler_calls_need_the_schedule_arn_pass_role_and_the_role_what_it_does():
+    role = "arn:aws:iam::123456789012:role/hotline-local-SchedulerRole"
+    target = {
+        "Arn": "arn:aws:lambda:ap-northeast-1:123456789012:function:timer",
+        "RoleArn": role,
+        "DeadLetterConfig": {"Arn": "arn:aws:sqs:ap-northeast-1:123456789012:dlq"},
+    }
+    create = ApiCall(
+        "F", "Scheduler", "CreateSchedule", {"Name": "answer-1", "GroupName": "g", "Target": target}
+    )
+    got = [(n.principal, n.action, n.resource) for n in needs(create, {role: "SchedulerRole"})]
+    assert got == [
+        (
+            "F",
+            "scheduler:CreateSchedule",
+            "arn:aws:scheduler:ap-northeast-1:123456789012:schedule/g/answer-1",
+        ),
+        ("F", "iam:PassRole", role),
+        ("SchedulerRole", "lambda:InvokeFunction", target["Arn"]),
+        ("SchedulerRole", "sqs:SendMessage", target["DeadLetterConfig"]["Arn"]),
+    ]
+    delete = ApiCall("F", "Scheduler", "DeleteSchedule", {"Name": "answer-1"})
+    [gone] = needs(delete)
+    assert gone.resource.endswith(":schedule/default/answer-1")
+
+
+@pytest.mark.parametrize(
+    ("service", "operation", "params", "expected"),
+    [
+        (
+            "EventBridge",
+            "PutEvents",
+            {"Entries": [{"DetailType": "X"}]},
+            [("events:PutEvents", "arn:aws:events:ap-northeast-1:123456789012:event-bus/default")],
+        ),
+        (
+            "SQS",
+            "SendMessage",
+            {"QueueUrl": "https://sqs.us-east-1.amazonaws.com/210987654321/q", "MessageBody": "{}"},
+            [("sqs:SendMessage", "arn:aws:sqs:us-east-1:210987654321:q")],
+        ),
+        (
+            "S3",
+            "GetObject",
+            {"Bucket": "b", "Key": "phonenumber.json"},
+            [("s3:GetObject", "arn:aws:s3:::b/phonenumber.json")],
+        ),
+        ("SNS", "Publish", {"PhoneNumber": TAKUMI, "Message": "m"}, [("sns:Publish", "*")]),
+        (
+            "DynamoDB",
+            "Query",
+            {"TableName": "t", "IndexName": "i"},
+            [("dynamodb:Query", TABLE + "/index/i")],
+        ),
+    ],
+)
+def test_each_call_maps_to_its_action_on_its_resources_arn(service, operation, params, expected):
+    got = needs(ApiCall("F", service, operation, params))
+    assert [(n.action, n.resource) for n in got] == expected
+    assert not any(TAKUMI in n.call for n in got)  # the report never shows a phone number
+
+
+def test_a_role_has_its_inline_attached_and_referenced_managed_policies():
+    def grant(action):
+        return {"PolicyDocument": {"Statement": [allow(action, TABLE)]}}
+
+    resources = {
+        "Fn": {
+            "Type": "AWS::Lambda::Function",
+            "Properties": {"Role": {"Fn::GetAtt": ["R", "Arn"]}},
+        },
+        "R": {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "Policies": [{"PolicyName": "inline", **grant("dynamodb:GetItem")}],
+                "ManagedPolicyArns": [{"Ref": "Managed"}, "arn:aws:iam::aws:policy/Other"],
+            },
+        },
+        "Managed": {"Type": "AWS::IAM::ManagedPolicy", "Properties": grant("dynamodb:PutItem")},
+        "Attached": {
+            "Type": "AWS::IAM::Policy",
+            "Properties": {"Roles": [{"Ref": "R"}], **grant("dynamodb:DeleteItem")},
+        },
+        "Elsewhere": {
+            "Type": "AWS::IAM::Policy",
+            "Properties": {"Roles": [{"Ref": "Other"}], **grant("dynamodb:UpdateItem")},
+        },
+        "Queue": {"Type": "AWS::SQS::Queue"},
+    }
+    policies = RolePolicies(resources, resolve=lambda expr: expr)
+    for action in ("GetItem", "PutItem", "DeleteItem"):
+        assert policies.allows(Need("Fn", "c", f"dynamodb:{action}", TABLE)), action
+    assert not policies.allows(Need("Fn", "c", "dynamodb:UpdateItem", TABLE))
+    with pytest.raises(KeyError, match="neither a function nor a role"):
+        policies.statements("Queue")

@@ -81,9 +81,19 @@ def test_every_event_delivered_again_sends_no_second_sms_and_no_second_schedule(
     assert local.dead_letters == []
 
 
-def test_concurrent_duplicates_send_one_sms(local):
+HOLD_POINTS = {  # where the first of two concurrent deliveries waits for the second
+    "inside the effect": (("sns",), "before-call.sns.Publish"),
+    # Neither has claimed yet: only a conditional write (not a read, then a write) lets
+    # exactly one of them through.
+    "before the claim is written": (("dynamodb", "claims"), "before-call.dynamodb.PutItem"),
+}
+
+
+@pytest.mark.parametrize("held_at", sorted(HOLD_POINTS))
+def test_concurrent_duplicates_send_one_sms(local, held_at):
     """Two deliveries of one CallRequested in flight at once, as two Lambda instances would
-    run them: the second finds the first's claim and sends nothing."""
+    run them: the first is held (in the middle of sending, or just before its claim is
+    written) while the second runs to the end; exactly one text goes out."""
     from moto.sns.models import sns_backends
 
     from hotline_tools.local.host import FakeContext
@@ -112,17 +122,18 @@ def test_concurrent_duplicates_send_one_sms(local):
             handler(dict(event), FakeContext(name, fn.arn))
         results[name] = "done"
 
-    sns = cached_client("sns").meta.events
-    sns.register("before-call.sns.Publish", hold_first)
+    purpose, event_name = HOLD_POINTS[held_at]
+    held = cached_client(*purpose).meta.events
+    held.register(event_name, hold_first)
     try:
         first = threading.Thread(target=deliver, args=("first",), name="first")
         first.start()
-        assert first_sending.wait(5)  # the first has claimed and is sending right now
+        assert first_sending.wait(5)  # the first is at the hold point right now
         deliver("second")
         second_done.set()
         first.join(5)
     finally:
-        sns.unregister("before-call.sns.Publish", hold_first)
+        held.unregister(event_name, hold_first)
 
     assert results == {"first": "done", "second": "done"}
     assert len(sent) == 1  # exactly one publish reached SNS
@@ -170,11 +181,16 @@ def replay_everything(local):
     return local.replay(now - timedelta(minutes=10), now + timedelta(minutes=1))
 
 
-def test_a_replayed_conversation_texts_nobody_and_starts_no_timer(local, log_lines):
+def test_a_replayed_conversation_texts_nobody_and_starts_no_timer(local, log_lines, hook):
     local.call(TAKUMI)
     local.http("POST", link_path(local.sms(MIZUKI)[0]["body"]), body=b"answer=yes", headers=FORM)
     sms_before = len(local.sms())
     forget_claims(local)
+    # No schedule left to see is not enough: the replayed Accepted reaches CancelTimer after
+    # the replayed CallRequested reached StartTimer, and would delete a timer it started.
+    creates = hook(
+        cached_client("scheduler"), "before-call.scheduler.CreateSchedule", Raise(None, times=0)
+    )
 
     result = replay_everything(local)
 
@@ -182,6 +198,7 @@ def test_a_replayed_conversation_texts_nobody_and_starts_no_timer(local, log_lin
     replayed = [e for e in local.events() if e.get("replay-name") == result["replay_name"]]
     assert [e["detail-type"] for e in replayed] == ["CallRequested", "Accepted"]
     assert len(local.sms()) == sms_before
+    assert creates.calls == 0
     assert local.client("scheduler").list_schedules()["Schedules"] == []
     skipped = [e for e in log_lines() if e["message"] == "replayed event: side effect skipped"]
     assert {e["would_have"] for e in skipped} >= {
@@ -189,6 +206,14 @@ def test_a_replayed_conversation_texts_nobody_and_starts_no_timer(local, log_lin
         "start the answer timer",
         "text the caller the outcome",
     }
+    [timer] = [e for e in skipped if e["function_name"].endswith("StartTimerFunction")]
+    assert (timer["would_have"], timer["detail_type"]) == (
+        "start the answer timer",
+        "CallRequested",
+    )
+    assert timer["replay_name"] == result["replay_name"]
+    # StartTimer's own work ran once: for the call, never for its replay.
+    assert [e["timer_started"] for e in log_lines() if "timer_started" in e] == [True]
 
 
 def test_call_requested_not_published_undoes_the_request_and_the_caller_is_told(
@@ -467,21 +492,25 @@ def test_a_failed_put_events_call_after_an_answer_is_a_retry_page_and_pressing_a
 ):
     answer = local.call(TAKUMI)
     path = link_path(local.sms(MIZUKI)[0]["body"])
-    left = [1]
+    down, failed = [True], []
 
     def fail_accepted(params, **kwargs):
         entry = json.loads(params["body"])["Entries"][0]
-        if entry["DetailType"] == "Accepted" and left[0]:
-            left[0] -= 1
+        if entry["DetailType"] == "Accepted" and down[0]:
+            failed.append(entry["DetailType"])
             raise failure
 
     hook(cached_client("events"), "before-call.events.PutEvents", fail_accepted)
 
+    # Down for the whole press: the publisher's own retries (a connection never made is
+    # retried within the invocation) fail too.
     page = local.http("POST", path, body=b"answer=yes", headers=FORM)
 
+    assert failed
     assert page.status == 503 and "もう一度" in page.body.decode("utf-8")
     assert request_item(local, answer["contact_id"])["status"]["S"] == "accepted"  # stored
     assert local.sms(TAKUMI) == []
+    down[0] = False
     again = local.http("POST", path, body=b"answer=yes", headers=FORM)
     assert again.status == 200
     assert [m["body"] for m in local.sms(TAKUMI)] == [

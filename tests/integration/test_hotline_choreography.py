@@ -274,7 +274,11 @@ def test_a_bad_directory_fails_the_call_clearly_and_stores_nothing(log_lines):
     finally:
         local.stop()
     [line] = [entry for entry in log_lines() if entry["message"] == "directory unusable"]
-    assert line["problem"] == "entry 1 (A): phone is not an E.164 number (like +819011112222)"
+    # Every problem at once, so one fix-and-retry is enough.
+    assert line["problem"] == (
+        "2 problems: entry 1 (A): phone is not an E.164 number (like +819011112222); "
+        "directory needs at least two people, found 1"
+    )
 
 
 def test_a_malformed_event_is_rejected_by_its_model_with_a_clear_log_line(local, log_lines):

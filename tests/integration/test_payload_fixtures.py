@@ -42,6 +42,9 @@ def test_the_http_api_v2_get_fixture_shows_the_page_of_a_real_link_and_changes_n
     assert headers["Content-Type"] == "text/html; charset=utf-8"
     assert headers["Cache-Control"] == "no-store"
     assert headers["Referrer-Policy"] == "no-referrer"
+    csp = [d.strip() for d in headers["Content-Security-Policy"].split(";")]
+    assert {"default-src 'none'", "form-action 'self'", "frame-ancestors 'none'"} <= set(csp)
+    assert not [d for d in csp if d.startswith("script-src")]
     html = page_text(result)
     assert '<html lang="ja">' in html and "タクミさんが話したいそうです。" in html
     assert 'name="answer" value="yes"' in html and 'name="answer" value="no"' in html

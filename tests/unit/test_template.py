@@ -166,7 +166,10 @@ def test_no_wildcard_action_and_no_not_action_or_not_resource(stage, request):
         assert "NotAction" not in statement and "NotResource" not in statement, name
         for action in as_list(statement["Action"]):
             assert isinstance(action, str), f"{name}: {action}"
-            assert action != "*" and not action.endswith(":*"), f"{name}: {action}"
+            # Not only "*" and "s3:*": "s3:Get*" or "dynamodb:*Item" grant actions nobody
+            # named, including ones AWS adds later.
+            assert "*" not in action and "?" not in action, f"{name}: wildcard in {action}"
+            assert re.fullmatch(r"[a-z0-9-]+:[A-Za-z0-9]+", action), f"{name}: {action}"
 
 
 def test_no_full_access_policy_template_or_managed_policy(transformed):
@@ -264,6 +267,194 @@ def test_pass_role_is_scoped_to_the_scheduler_role():
         assert statement["Condition"] == {
             "StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}
         }, name
+
+
+def dynamodb_grants(function):
+    """What a function may do on which table: {table logical id: {actions}}. A DynamoDB
+    action on anything but a table's own ARN fails here, so nothing escapes the per-table
+    checks (an index, a stream, a Sub-built ARN or "*")."""
+    grants: dict[str, set[str]] = {}
+    for name, actions, resources in allows():
+        wanted = [a for a in actions if a.startswith("dynamodb:")]
+        if name != function or not wanted:
+            continue
+        for resource in resources:
+            target = resource.get("Fn::GetAtt") if isinstance(resource, dict) else None
+            assert target and target[1] == "Arn", f"{function}: {wanted} on {resource}"
+            assert RESOURCES[target[0]]["Type"] == "AWS::DynamoDB::Table", target
+            grants.setdefault(target[0], set()).update(wanted)
+    return grants
+
+
+def test_the_benefits_function_only_reads_members_and_benefits_and_counts_wrong_pins():
+    assert dynamodb_grants("BenefitRequestFunction") == {
+        "MembersTable": {"dynamodb:GetItem"},
+        "BenefitsTable": {"dynamodb:GetItem"},
+        "PinAttemptsTable": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+    }
+
+
+def test_the_member_texter_cannot_read_members_or_benefits():
+    # It gets the phone and the URL in the event; its only table is its once-only claims.
+    assert dynamodb_grants("TextMemberFunction") == {
+        "IdempotencyTable": {"dynamodb:PutItem", "dynamodb:DeleteItem"}
+    }
+    granted = {a for n, actions, _ in allows() if n == "TextMemberFunction" for a in actions}
+    assert not {a for a in granted if a.startswith(("s3:", "events:", "scheduler:"))}
+
+
+class RecordingDynamoDB:
+    """Stands in for the DynamoDB client: records every write, answers as an empty table."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __getattr__(self, operation):
+        def call(**params):
+            self.calls.append((operation, params))
+            if operation == "update_item":
+                return {"Attributes": {}}
+            return {}
+
+        return call
+
+
+def ttl_attribute(table):
+    spec = RESOURCES[table]["Properties"]["TimeToLiveSpecification"]
+    assert spec["Enabled"] is True, table
+    return spec["AttributeName"]
+
+
+def set_attributes(update_expression):
+    """The attribute names an UpdateExpression's SET clause assigns."""
+    clause = re.search(r"\bSET\s+(.*?)(?:\s+\b(?:REMOVE|ADD|DELETE)\b|$)", update_expression)
+    assert clause, update_expression
+    return {part.split("=")[0].strip() for part in clause.group(1).split(",")}
+
+
+def assert_epoch_after(value, moment):
+    # TTL only deletes an item whose attribute is a Number of epoch seconds.
+    assert set(value) == {"N"}, value
+    assert int(value["N"]) > int(moment.timestamp()), value
+
+
+# The TTL attribute names are string literals in the adapters (no constant to import): these
+# tests run the adapters' own writes and look for the template's name in them.
+def test_every_item_the_request_store_writes_carries_the_tables_ttl_attribute():
+    from datetime import UTC, datetime, timedelta
+
+    from hotline_core.adapters.store import DynamoRequestStore
+    from hotline_core.events import Party
+    from hotline_core.requests import CallRequest, new_link
+
+    now = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
+    request = CallRequest(
+        request_id="c0ffee00-0000-4000-8000-000000000001",
+        caller=Party(name="タクミ", phone="+819011112222"),
+        receiver=Party(name="ミズキ", phone="+817033334444"),
+        hotline_number="+815012340001",
+        requested_at=now,
+        answer_by=now + timedelta(minutes=2),
+    )
+    db = RecordingDynamoDB()
+
+    DynamoRequestStore(db, "requests").create(request, new_link(now))
+
+    [(operation, params)] = db.calls
+    assert operation == "transact_write_items"
+    written = [i["Put"]["Item"] for i in params["TransactItems"] if "Put" in i]
+    assert len(written) == 3  # the pointer, the request, the pair item
+    ttl = ttl_attribute("RequestsTable")
+    for item in written:
+        assert ttl in item, (ttl, sorted(item))
+        assert_epoch_after(item[ttl], request.answer_by)
+
+
+def test_the_wrong_pin_record_carries_the_attempts_tables_ttl_attribute():
+    from datetime import UTC, datetime, timedelta
+
+    from hotline_core.adapters.benefits_store import DynamoAttemptGuard
+
+    now = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
+    db = RecordingDynamoDB()
+    guard = DynamoAttemptGuard(db, "attempts")
+
+    guard.record_failure(
+        "+819011112222",
+        now,
+        window=timedelta(minutes=15),
+        limit=3,
+        lockout=timedelta(hours=1),
+    )
+
+    [params] = [p for op, p in db.calls if op == "update_item"]
+    ttl = ttl_attribute("PinAttemptsTable")
+    assert ttl in set_attributes(params["UpdateExpression"]), params["UpdateExpression"]
+    placeholder = re.search(rf"\b{ttl}\s*=\s*(:\w+)", params["UpdateExpression"]).group(1)
+    assert_epoch_after(params["ExpressionAttributeValues"][placeholder], now)
+
+
+def test_every_once_only_claim_carries_the_idempotency_tables_ttl_attribute():
+    from datetime import UTC, datetime
+
+    from hotline_core.adapters.idempotency import OnceOnly
+
+    now = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
+    db = RecordingDynamoDB()
+
+    OnceOnly(db, "claims", clock=lambda: now).do("invite#r1", lambda: None)
+
+    [params] = [p for op, p in db.calls if op == "put_item"]
+    assert_epoch_after(params["Item"][ttl_attribute("IdempotencyTable")], now)
+
+
+def asynchronously_invoked_functions():
+    """Functions nobody waits for: an EventBridge rule's targets, and what Scheduler invokes
+    (the functions SchedulerRole may invoke). Their failures surface nowhere but OnFailure."""
+    functions = of_type("AWS::Serverless::Function")
+    by_rule = {
+        name
+        for name, r in functions.items()
+        if any(
+            e["Type"] == "EventBridgeRule" for e in (r["Properties"].get("Events") or {}).values()
+        )
+    }
+    scheduled = {
+        res["Fn::GetAtt"][0]
+        for name, actions, resources in allows()
+        if name == "SchedulerRole" and "lambda:InvokeFunction" in actions
+        for res in resources
+    }
+    return by_rule | scheduled
+
+
+def test_every_asynchronously_invoked_function_sends_its_failures_to_a_watched_queue():
+    invoked = asynchronously_invoked_functions()
+    consumers = {
+        n
+        for n, r in of_type("AWS::Serverless::Function").items()
+        if r["Properties"]["CodeUri"] == "consumers/"
+    }
+    assert invoked >= consumers | {"AnswerTimerFunction"}
+    assert len(consumers) >= 5
+    watched = {
+        d["Value"]["Fn::GetAtt"][0]
+        for a in alarms().values()
+        if a["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"
+        for d in a["Properties"]["Dimensions"]
+        if d["Name"] == "QueueName"
+    }
+    for name in sorted(invoked):
+        config = RESOURCES[name]["Properties"].get("EventInvokeConfig") or {}
+        on_failure = (config.get("DestinationConfig") or {}).get("OnFailure") or {}
+        assert on_failure.get("Type") == "SQS", f"{name}: no OnFailure queue"
+        queue = on_failure["Destination"]["Fn::GetAtt"]
+        assert queue[1] == "Arn" and RESOURCES[queue[0]]["Type"] == "AWS::SQS::Queue", name
+        assert queue[0] in watched, f"{name}: nothing alarms on {queue[0]}"
+    timer = RESOURCES["AnswerTimerFunction"]["Properties"]["EventInvokeConfig"]
+    assert timer["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "Fn::GetAtt": ["TimerDeadLetterQueue", "Arn"]
+    }
 
 
 # --- Wiring the template must keep ---------------------------------------------------------
@@ -416,11 +607,33 @@ def test_embedded_contact_flows_match_their_files():
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize("flow", ["hotline"])
+LINES = {  # contact flow -> (its AWS::Connect::ContactFlow resource, the Lambda it invokes)
+    "hotline": ("HotlineContactFlow", "CallRequestFunction"),
+    "benefits": ("BenefitsContactFlow", "BenefitRequestFunction"),
+}
+
+
+def test_every_contact_flow_file_is_a_line_checked_below():
+    assert {p.stem for p in (ROOT / "contact_flow").glob("*.json")} == set(LINES)
+
+
+@pytest.mark.parametrize("flow", sorted(LINES))
 def test_each_line_has_a_contact_flow_resource_with_the_lambda_substituted(flow):
+    resource, function = LINES[flow]
     text = (ROOT / "template.yaml").read_text(encoding="utf-8")
     assert f"# BEGIN contact_flow/{flow}.json" in text
-    assert '"LambdaFunctionARN": "${CallRequestFunction.Arn}"' in text
+    contact_flow = RESOURCES[resource]
+    assert contact_flow["Type"] == "AWS::Connect::ContactFlow"
+    # The embedded flow is the file, with the function's ARN left for Fn::Sub to fill in.
+    embedded = json.loads(contact_flow["Properties"]["Content"]["Fn::Sub"])
+    assert embedded == json.loads((ROOT / "contact_flow" / f"{flow}.json").read_text("utf-8"))
+    arns = {
+        action["Parameters"]["LambdaFunctionARN"]
+        for action in embedded["Actions"]
+        if action["Type"] == "InvokeLambdaFunction"
+    }
+    assert arns == {f"${{{function}.Arn}}"}
+    assert RESOURCES[function]["Type"] == "AWS::Serverless::Function"
 
 
 # --- Operating it (issue 6) --------------------------------------------------------------
@@ -465,7 +678,14 @@ def test_alarms_treat_missing_data_as_fine_and_notify_the_topic():
 
 def test_sms_spend_alarm_fires_before_the_accounts_limit():
     props = RESOURCES["SmsSpendAlarm"]["Properties"]
-    assert (props["Namespace"], props["MetricName"]) == ("AWS/SNS", "SMSMonthToDateSpentUSD")
+    # The spend metric of the provider that sends: each reports its own.
+    assert DOC["Conditions"]["UseEndUserMessaging"] == {
+        "Fn::Equals": [{"Ref": "SmsProvider"}, "end-user-messaging"]
+    }
+    assert props["Namespace"] == {"Fn::If": ["UseEndUserMessaging", "AWS/SMSVoice", "AWS/SNS"]}
+    assert props["MetricName"] == {
+        "Fn::If": ["UseEndUserMessaging", "TextMessageMonthlySpend", "SMSMonthToDateSpentUSD"]
+    }
     assert props["Threshold"] == {"Ref": "SmsMonthlySpendAlarmUsd"}
     assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
     assert 0 < DOC["Parameters"]["SmsMonthlySpendAlarmUsd"]["Default"] < 1  # limit: USD 1
@@ -501,12 +721,18 @@ def test_the_event_log_catches_every_event_without_phone_numbers():
             RESOURCES["EventLogPolicy"]["Properties"]["PolicyDocument"]["Fn::Sub"],
         )
     )
-    [statement] = policy["Statement"]
-    assert statement["Resource"] == "x"  # the group, not "*"
-    assert (
-        "${EventLogGroup.Arn}"
-        in RESOURCES["EventLogPolicy"]["Properties"]["PolicyDocument"]["Fn::Sub"]
-    )
+    statements = policy["Statement"]
+    granted = {a for st in statements for a in as_list(st["Action"])}
+    assert granted == {"logs:CreateLogStream", "logs:PutLogEvents"}
+    for statement in statements:
+        assert statement["Effect"] == "Allow"
+        assert statement["Resource"] == "x"  # the group, not "*"
+    # Only this rule may write events (CreateLogStream carries no source ARN to condition).
+    [put] = [st for st in statements if "logs:PutLogEvents" in as_list(st["Action"])]
+    assert put["Condition"] == {"ArnEquals": {"aws:SourceArn": "x"}}
+    document = RESOURCES["EventLogPolicy"]["Properties"]["PolicyDocument"]["Fn::Sub"]
+    assert document.count("${EventLogGroup.Arn}") == len(statements)
+    assert '"aws:SourceArn": "${EventLogRule.Arn}"' in document
 
 
 def test_embedded_event_schemas_match_their_files():

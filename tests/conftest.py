@@ -48,6 +48,22 @@ def local():
 
 
 @pytest.fixture
+def hook():
+    """Installs botocore event hooks (`hook(client, "before-call.events.PutEvents", fn)`),
+    removed again when the test ends: fault injection at the botocore level."""
+    installed = []
+
+    def install(client, event, handler):
+        client.meta.events.register(event, handler)
+        installed.append((client, event, handler))
+        return handler
+
+    yield install
+    for client, event, handler in installed:
+        client.meta.events.unregister(event, handler)
+
+
+@pytest.fixture
 def log_lines():
     """Every JSON line the handlers' Powertools logger writes during the test."""
     import io

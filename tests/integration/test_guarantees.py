@@ -382,20 +382,6 @@ class Raise:
             raise self.error
 
 
-@pytest.fixture
-def hook():
-    installed = []
-
-    def install(client, event, handler):
-        client.meta.events.register(event, handler)
-        installed.append((client, event, handler))
-        return handler
-
-    yield install
-    for client, event, handler in installed:
-        client.meta.events.unregister(event, handler)
-
-
 def test_an_sms_call_that_times_out_releases_its_claim_and_the_retry_sends(local, hook):
     timeout = hook(
         cached_client("sns"),

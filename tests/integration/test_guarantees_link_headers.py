@@ -49,20 +49,6 @@ def detail_types(local) -> list[str]:
     return [e["detail-type"] for e in local.events()]
 
 
-@pytest.fixture
-def hook():
-    installed = []
-
-    def install(client, event, handler):
-        client.meta.events.register(event, handler)
-        installed.append((client, event, handler))
-        return handler
-
-    yield install
-    for client, event, handler in installed:
-        client.meta.events.unregister(event, handler)
-
-
 def test_the_page_and_both_answers_carry_the_headers(local):
     answer = local.call(TAKUMI)
     path = link_path(local)

@@ -65,20 +65,6 @@ class Counting:
         self.calls += 1
 
 
-@pytest.fixture
-def hook():
-    installed = []
-
-    def install(client, event, handler):
-        client.meta.events.register(event, handler)
-        installed.append((client, event, handler))
-        return handler
-
-    yield install
-    for client, event, handler in installed:
-        client.meta.events.unregister(event, handler)
-
-
 def started_lines(log_lines) -> list[bool]:
     return [e["timer_started"] for e in log_lines() if "timer_started" in e]
 

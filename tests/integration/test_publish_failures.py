@@ -41,19 +41,12 @@ class PutEventsFault:
 
 
 @pytest.fixture
-def put_events_fault():
-    installed = []
-    events = cached_client("events").meta.events
-
+def put_events_fault(hook):
     def install(detail_type: str, fault: Exception | str) -> PutEventsFault:
-        hook = PutEventsFault(detail_type, fault)
-        events.register("before-call.events.PutEvents", hook)
-        installed.append(hook)
-        return hook
+        fault_hook = PutEventsFault(detail_type, fault)
+        return hook(cached_client("events"), "before-call.events.PutEvents", fault_hook)
 
-    yield install
-    for hook in installed:
-        events.unregister("before-call.events.PutEvents", hook)
+    return install
 
 
 def requests_stored(local) -> int:

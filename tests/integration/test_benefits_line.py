@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from hotline_core.adapters.benefits_store import DynamoAttemptGuard
+from hotline_core.adapters.benefits_store import DynamoAttemptGuard, DynamoBenefits
 from hotline_core.benefits import Failure
 from hotline_tools.local.engine import BadRequest, LocalHotline
 from hotline_tools.local.flow import Contact, load_flow, run_flow
@@ -116,11 +116,32 @@ def test_five_wrong_pins_lock_the_phone_for_an_hour(line):
     assert [m["body"] for m in line.sms()] == [f"キャンペーンページ: {URL}"]
 
 
-def test_a_malformed_pin_fails_like_a_wrong_one(line):
-    answer = call(line, "12#123456789#")
+def attempts_item(line, phone=MEMBER):
+    return (
+        line.client("dynamodb")
+        .get_item(TableName=line.stack.output("PinAttemptsTableName"), Key={"phone": {"S": phone}})
+        .get("Item")
+    )
 
-    assert answer["prompts"][:5] == [GREETING, ASK_PIN, WRONG_PIN, ASK_PIN, WRONG_PIN]
-    assert line.sms() == []
+
+def test_a_malformed_pin_fails_without_a_lookup_and_is_not_counted(line, monkeypatch):
+    looked_up = []
+    lookup = DynamoBenefits.campaign_url
+    monkeypatch.setattr(
+        DynamoBenefits, "campaign_url", lambda self, pin: looked_up.append(pin) or lookup(self, pin)
+    )
+
+    answers = [call(line, "123#45#1#") for _ in range(2)]  # 3, 2, 1 digits: six in all
+
+    for answer in answers:
+        assert answer["prompts"] == [GREETING] + [ASK_PIN, WRONG_PIN] * 3 + [GOODBYE]
+        assert answer["lambda_invocations"] == 1 + 3  # getMemberId, then sendSms per entry
+    assert looked_up == []  # never reached the benefits table
+    assert attempts_item(line) is None  # nothing counted toward the lockout
+    assert line.sms() == [] and benefit_events(line) == []
+    # Six malformed entries, more than the five wrong PINs that lock: the phone is not locked.
+    assert call(line, f"{PIN}#")["prompts"][2] == SMS_SENT
+    assert looked_up == [PIN]
 
 
 def test_the_lambda_answers_the_original_contract_exactly(line):
@@ -137,23 +158,21 @@ def test_the_lambda_answers_the_original_contract_exactly(line):
         invoke(cmd="getBenefit")
 
 
-def test_an_unknown_cmd_takes_the_flows_error_branch(line):
+def test_an_unknown_cmd_takes_the_flows_error_branch(line, tmp_path):
     flow = json.loads((ROOT / "contact_flow/benefits.json").read_text(encoding="utf-8"))
     for action in flow["Actions"]:
         if action["Identifier"] == "invoke-get-member-id":
             action["Parameters"]["LambdaInvocationAttributes"] = {"cmd": "getMember"}
-    path = line.root / "tests" / ".benefits-unknown-cmd.json"
+    path = tmp_path / "benefits-unknown-cmd.json"
+    path.write_text(json.dumps(flow, ensure_ascii=False), encoding="utf-8")
     contact = Contact(
         contact_id="c-unknown",
         customer_number=MEMBER,
         system_number="+815012340002",
         digits=f"{PIN}#",
     )
-    try:
-        path.write_text(json.dumps(flow, ensure_ascii=False), encoding="utf-8")
-        result = run_flow(load_flow(path), contact, line._invoke_from_flow)
-    finally:
-        path.unlink(missing_ok=True)
+
+    result = run_flow(load_flow(path), contact, line._invoke_from_flow)
 
     assert result.prompts == [GREETING, UNAVAILABLE]
     assert line.sms() == []

@@ -4,7 +4,10 @@ port, the real handlers behind it), through Typer's CliRunner: what a person rea
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import socket
 from collections.abc import Iterator
 
 import pytest
@@ -13,6 +16,7 @@ from typer.testing import CliRunner
 from hotline_tools.cli import app
 from hotline_tools.local.process import free_port
 from hotline_tools.local.server import LocalServer
+from tests.conftest import ROOT
 
 TAKUMI, MIZUKI, HARUTO, AOI, GRANDMA = (
     "+819011112222",
@@ -117,4 +121,52 @@ def test_without_a_running_server_it_says_so_and_exits_non_zero(command):
 
     assert result.exit_code == 1
     assert f"no local hotline at {url}; start one with `make run`" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.fixture
+def environment_kept():
+    """`hotline local` sets offline AWS credentials in its process: this one's come back."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@pytest.mark.parametrize(
+    ("window", "constraint"),
+    [("29", "is below its MinValue 30"), ("3601", "is above its MaxValue 3600")],
+)
+def test_local_refuses_an_answer_window_the_template_does_not_allow(
+    environment_kept, window, constraint
+):
+    port = free_port()
+
+    result = runner.invoke(app, ["local", "--port", str(port), "--answer-window", window])
+
+    assert result.exit_code == 2, result.output
+    assert f"template parameter AnswerWindowSeconds: '{window}' {constraint}" in result.output
+    assert "Traceback" not in result.output
+    with socket.socket() as probe:  # nothing was left listening
+        probe.bind(("127.0.0.1", port))
+
+
+def test_local_refuses_to_start_with_a_broken_action_in_a_flow(
+    environment_kept, tmp_path, monkeypatch
+):
+    shutil.copy2(ROOT / "template.yaml", tmp_path / "template.yaml")
+    shutil.copytree(ROOT / "contact_flow", tmp_path / "contact_flow")
+    shutil.copytree(ROOT / "tests/events", tmp_path / "tests/events")
+    flow_file = tmp_path / "contact_flow/benefits.json"
+    flow = json.loads(flow_file.read_text(encoding="utf-8"))
+    flow["Actions"].append({"Identifier": "hold-music", "Type": "LoopPrompts", "Transitions": {}})
+    flow_file.write_text(json.dumps(flow, ensure_ascii=False), encoding="utf-8")
+    monkeypatch.setitem(LocalServer.__init__.__kwdefaults__, "root", tmp_path)
+
+    result = runner.invoke(app, ["local", "--port", str(free_port())])
+
+    assert result.exit_code == 1, result.output  # a file is wrong, not the command line
+    shown = " ".join(result.output.split())  # the console may wrap the message
+    assert f"cannot start: flow {flow_file}: unsupported action Type 'LoopPrompts'" in shown
+    assert "(Identifier 'hold-music')" in shown
     assert "Traceback" not in result.output

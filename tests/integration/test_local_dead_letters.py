@@ -1,5 +1,6 @@
-"""A consumer that keeps raising is retried as Lambda retries an asynchronous invocation, then
-lands in its OnFailure dead-letter queue, visible through `GET /_local/dead-letters`."""
+"""A consumer (or the answer timer) that keeps raising is retried as Lambda retries an
+asynchronous invocation, then lands in its OnFailure dead-letter queue, visible through
+`GET /_local/dead-letters`."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ import json
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
+from hotline_core.adapters.bus import EventBridgePublisher
 from hotline_core.adapters.sms import SnsSms
+from hotline_core.ports import PublishFailed
 from hotline_tools.local.server import LocalServer
 
 TAKUMI, MIZUKI = "+819011112222", "+817033334444"
@@ -75,3 +79,39 @@ def test_failing_consumer_lands_in_the_dead_letter_queue(
     )
     queued = [json.loads(m["Body"]) for m in got.get("Messages", [])]
     assert [q["requestContext"]["functionArn"] for q in queued] == [invite.arn]
+
+
+def test_a_timer_run_that_keeps_failing_lands_in_the_timer_dead_letter_queue(
+    server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    publish = EventBridgePublisher.publish
+
+    def bus_refuses_timed_out(self: EventBridgePublisher, data: Any, **kwargs: Any) -> None:
+        if data.detail_type == "TimedOut":
+            raise PublishFailed("TimedOut not accepted: bus down", maybe_published=False)
+        publish(self, data, **kwargs)
+
+    monkeypatch.setattr(EventBridgePublisher, "publish", bus_refuses_timed_out)
+    call = fetch(server, "/_local/calls", {"from": TAKUMI})
+    scheduler = server.engine.client("scheduler")
+    [summary] = scheduler.list_schedules()["Schedules"]
+    schedule = scheduler.get_schedule(Name=summary["Name"], GroupName=summary["GroupName"])
+
+    assert fetch(server, "/_local/clock/advance", {"seconds": 180})["fired"] == 1
+
+    timer = server.engine.stack.functions["AnswerTimerFunction"]
+    attempts = timer.spec.max_retries + 1
+    assert server.engine.host.invocations["AnswerTimerFunction"] == attempts
+    [letter] = fetch(server, "/_local/dead-letters")
+    assert letter["requestContext"]["functionArn"] == timer.arn
+    assert letter["requestContext"]["approximateInvokeCount"] == attempts
+    assert letter["requestPayload"] == json.loads(schedule["Target"]["Input"])
+    assert letter["requestPayload"]["request_id"] == call["contact_id"]
+    assert letter["responsePayload"]["errorType"] == "PublishFailed"
+    # The queue the template names as the timer's OnFailure destination holds the same record.
+    queue = server.engine.stack.refs["TimerDeadLetterQueue"]["Ref"]
+    assert timer.dead_letter_queue == queue
+    got = server.engine.client("sqs").receive_message(QueueUrl=queue, MaxNumberOfMessages=10)
+    assert [json.loads(m["Body"]) for m in got["Messages"]] == [letter]
+    # The caller was not told: the request is back to waiting, for the operator's redrive.
+    assert fetch(server, f"/_local/sms?to={quote(TAKUMI)}") == []

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from hotline_tools.local import flow as flow_module
 from hotline_tools.local.flow import (
     LOCAL_INSTANCE_ARN,
     Contact,
@@ -700,6 +701,62 @@ def test_endless_loop_is_stopped() -> None:
         run_flow(flow, make_contact(), answer({}))
 
 
+def test_the_flows_own_time_limit_is_the_one_enforced() -> None:
+    # "1" second in the flow, a Lambda that needs 1.5: the error branch, after one second.
+    release = threading.Event()
+
+    def needs_a_second_and_a_half(_event: dict[str, Any]) -> dict[str, str]:
+        release.wait(timeout=1.5)
+        return {"late": "true"}
+
+    flow = tiny_flow(
+        invoke("call", "ok", InvocationTimeLimitSeconds="1"),
+        say("ok", "ok"),
+        say("failed", "no"),
+        END,
+    )
+    try:
+        result = run_flow(flow, make_contact(), FakeLambda(needs_a_second_and_a_half))
+    finally:
+        release.set()
+
+    assert result.path == ["call", "failed", "end"]
+    assert result.external == {}
+
+
+def test_without_a_time_limit_connect_waits_its_default_three_seconds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    waited: list[float] = []
+
+    def no_answer_in_time(invoker: Any, arn: str, event: Any, limit: float, name: str) -> None:
+        waited.append(limit)
+        return None  # still running at the limit
+
+    monkeypatch.setattr(flow_module, "_call_with_time_limit", no_answer_in_time)
+    flow = tiny_flow(invoke("call", "ok"), say("ok", "ok"), say("failed", "no"), END)
+
+    result = run_flow(flow, make_contact(), answer({}))
+
+    assert waited == [3.0]
+    assert result.path == ["call", "failed", "end"]
+
+
+def test_a_reference_that_is_not_text_names_the_action() -> None:
+    flow = tiny_flow(
+        {
+            "Identifier": "greet",
+            "Type": "MessageParticipant",
+            "Parameters": {"Text": 5},
+            "Transitions": {"NextAction": "end"},
+        },
+        END,
+    )
+
+    with pytest.raises(FlowError, match=r"action 'greet' \(MessageParticipant\): expected a str"):
+        run_flow(flow, make_contact(), answer({}))
+
+
 def test_time_limit_above_eight_seconds_is_rejected() -> None:
     flow = tiny_flow(invoke("call", "end", InvocationTimeLimitSeconds="10"), END)
 
@@ -727,8 +784,33 @@ def test_time_limit_override_must_be_positive(hotline_flow: dict[str, Any]) -> N
         ({"Version": "2019-10-30", "StartAction": "gone", "Actions": [END]}, "gone"),
         ({"Version": "2019-10-30", "StartAction": "end", "Actions": [END, END]}, "duplicate"),
         (tiny_flow(say("hello", "hello", "nowhere"), END), "nowhere"),
+        # Actions no call reaches are checked too: the second is after the disconnect.
+        (
+            tiny_flow(END, say("unreached", "hi", "nowhere")),
+            r"action 'unreached' \(MessageParticipant\) transitions to unknown action 'nowhere'",
+        ),
+        (
+            tiny_flow(
+                END,
+                {"Identifier": "to-queue", "Type": "TransferContactToQueue", "Transitions": {}},
+            ),
+            r"unsupported action Type 'TransferContactToQueue' \(Identifier 'to-queue'\)",
+        ),
+        (
+            tiny_flow(END, invoke("slow", "end", InvocationTimeLimitSeconds="9")),
+            r"action 'slow': InvocationTimeLimitSeconds must be 1\.\.8",
+        ),
     ],
-    ids=["version", "no-start", "start-unknown", "duplicate-id", "dangling-target"],
+    ids=[
+        "version",
+        "no-start",
+        "start-unknown",
+        "duplicate-id",
+        "dangling-target",
+        "unreached-dangling-target",
+        "unreached-unknown-type",
+        "unreached-time-limit",
+    ],
 )
 def test_load_flow_rejects_flows_connect_would_reject(
     tmp_path: Path, flow: dict[str, Any], message: str
@@ -736,8 +818,9 @@ def test_load_flow_rejects_flows_connect_would_reject(
     path = tmp_path / "flow.json"
     path.write_text(json.dumps(flow), encoding="utf-8")
 
-    with pytest.raises(FlowError, match=message):
+    with pytest.raises(FlowError, match=message) as raised:
         load_flow(path)
+    assert str(raised.value).startswith(f"flow {path}: ")
 
 
 def test_result_records_the_visited_path() -> None:

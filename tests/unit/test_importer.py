@@ -179,10 +179,36 @@ def test_bad_member_rows_are_reported() -> None:
     assert "09011112222" not in " ".join(caught.value.problems)  # phones are masked
 
 
-@pytest.mark.parametrize("data", [b"", b"[]", b"{}", b"[1,", b"\xff\xfe\x00"])
-def test_unusable_files_are_refused(data: bytes) -> None:
-    with pytest.raises(RowsInvalid):
+@pytest.mark.parametrize(
+    ("data", "says"),
+    [
+        (b"", "no rows"),
+        (b"[]", "no rows"),
+        (b"[1,", "not valid JSON"),
+        (b"\xff\xfe\x00", "not UTF-8"),
+        (b'{"phone": "+819011112222", "member_id": "M1"}', "must be an array of objects"),
+        (b'  {"rows": []}', "must be an array of objects"),
+        (b"{}", "must be an array of objects"),
+        (b"{not json", "not valid JSON"),
+    ],
+)
+def test_unusable_files_are_refused_saying_why(data: bytes, says: str) -> None:
+    with pytest.raises(RowsInvalid) as caught:
         parse_rows("members", data)
+
+    [problem] = caught.value.problems
+    assert says in problem
+
+
+def test_pins_are_checked_with_the_core_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hotline_tools import rows
+
+    asked: list[str] = []
+    monkeypatch.setattr(rows, "is_pin_shaped", lambda pin: asked.append(pin) or True)
+
+    parse_rows("benefits", b"pin,campaign_url\n12,https://example.jp/a\n")
+
+    assert asked == ["12"]  # one rule for the shape of a PIN: hotline_core.pins
 
 
 # --- writing -------------------------------------------------------------------------------
@@ -373,7 +399,57 @@ def test_the_command_posts_to_a_local_runtime(
 
 
 def test_a_missing_file_is_a_clear_error(cli: Any, tmp_path: Path) -> None:
-    app, _ = cli
+    app, db = cli
     result = CliRunner().invoke(app, ["members", "import", str(tmp_path / "nope.json")])
-    assert result.exit_code == 2
-    assert "cannot read" in result.output
+    assert result.exit_code == 1  # the input is wrong (2 is for the command line)
+    assert "cannot read" in result.output and "nothing was written" in result.output
+    assert db.calls == []
+
+
+@pytest.mark.parametrize("column", ["[/x]", "[bold]x", "[red]x[/red]"])
+def test_markup_in_a_file_is_printed_as_text(cli: Any, tmp_path: Path, column: str) -> None:
+    app, db = cli
+    file = tmp_path / "[bold]members.csv"
+    file.write_text(f"phone,member_id,{column}\n+819011112222,M1,v\n")
+
+    result = CliRunner().invoke(app, ["members", "import", str(file)])
+
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit)  # not a MarkupError
+    assert f"row 1: unexpected column(s) {column}" in result.output
+    assert "[bold]members.csv: 1 problem(s); nothing was written" in result.output
+    assert db.calls == []
+
+
+def test_markup_in_a_stack_name_is_printed_as_text(cli: Any, tmp_path: Path) -> None:
+    app, _ = cli
+    file = tmp_path / "benefits.csv"
+    file.write_bytes(BENEFITS_CSV)
+
+    result = CliRunner().invoke(app, ["benefits", "import", str(file), "--stack", "[bold]prod"])
+
+    assert result.exit_code == 0, result.output
+    assert "benefits -> [bold]prod-benefits" in result.output  # the progress bar's label
+    assert "2 benefits imported into [bold]prod" in result.output
+
+
+def test_no_aws_region_is_a_clean_error_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3
+
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # a session that reads the above
+    app = typer.Typer()
+    app.add_typer(importer.members_app, name="members")
+    file = tmp_path / "members.json"
+    file.write_bytes(MEMBERS_JSON)
+
+    result = CliRunner().invoke(app, ["members", "import", str(file), "--stack", "prod"])
+
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit)  # not a NoRegionError traceback
+    [line] = result.output.strip().splitlines()
+    assert line == "cannot use AWS (You must specify a region.); nothing was written"

@@ -3,6 +3,8 @@
 hotline local [--port 3000] [--directory FILE] [--answer-window SECONDS]
 hotline call FROM [--digits D] [--line hotline|benefits] [--to NUMBER] [--url URL]
 hotline sms [--to N] [--url URL]
+
+Every `hotline` command exits with one of EXIT_CODES (shown by `hotline --help`).
 """
 
 from __future__ import annotations
@@ -22,8 +24,17 @@ from rich.table import Table
 
 from hotline_tools.local_client import call_local_or_exit
 
+# One meaning per exit code across every command, so a script can tell "fix the command
+# line" from "fix the file or the deployment".
+EXIT_CODES = (
+    "Exit codes: 0 done; 1 the input (a file, a row) is wrong, or the target (AWS, the local "
+    "runtime) failed or refused it; 2 the command line is wrong (an unknown option, a bad "
+    "value, --from not before --to); 3 an import stopped part way and the table could not be "
+    "put back as it was."
+)
 app = typer.Typer(
     help="Hotline: 'May I call you now?' on one machine, and tools around it.",
+    epilog=EXIT_CODES,
     no_args_is_help=True,
     add_completion=False,
 )
@@ -53,33 +64,23 @@ def local(
     ] = None,
 ) -> None:
     """Run the whole hotline here: no AWS account, no Docker. Ctrl-C stops it."""
-    from hotline_core.directory import DirectoryError, parse_directory
+    from hotline_tools.directory_cli import load
 
-    raw: bytes | None = None
-    if directory is not None:
-        try:
-            raw = directory.read_bytes()
-            parse_directory(raw)
-        except OSError as exc:
-            where = escape(str(directory))
-            err.print(f"[red]cannot read the directory {where}: {exc.strerror}[/red]")
-            raise typer.Exit(2) from exc
-        except DirectoryError as exc:
-            err.print(f"[red]bad directory {escape(str(directory))}: {escape(str(exc))}[/red]")
-            raise typer.Exit(2) from exc
+    # A bad file is the input being wrong (exit 1), checked exactly as `directory check` does.
+    raw = load(directory)[0] if directory is not None else None
     seeds = {
         kind: _read_rows(kind, path)
         for kind, path in (("members", members), ("benefits", benefits))
         if path
     }
-    if answer_window is not None and not 30 <= answer_window <= 3600:
-        err.print("[red]--answer-window must be between 30 and 3600 seconds[/red]")
-        raise typer.Exit(2)
-
     _offline_aws()
+    from hotline_tools.local.flow import FlowError
     from hotline_tools.local.server import LocalServer
+    from hotline_tools.local.template import ParameterError, TemplateError
 
     try:
+        # --answer-window is the template's AnswerWindowSeconds: the template's constraints
+        # (MinValue, MaxValue) are the one check of it.
         server = LocalServer(
             port=port,
             directory=raw,
@@ -88,8 +89,15 @@ def local(
             benefits=seeds.get("benefits"),
         )
     except OSError as exc:
-        err.print(f"[red]cannot listen on 127.0.0.1:{port}: {exc.strerror}[/red]")
+        if exc.filename:  # a file the runtime reads (the template, the default directory)
+            err.print(f"[red]cannot read {escape(str(exc.filename))}: {exc.strerror}[/red]")
+        else:
+            err.print(f"[red]cannot listen on 127.0.0.1:{port}: {exc.strerror}[/red]")
         raise typer.Exit(1) from exc
+    except (TemplateError, FlowError) as exc:
+        err.print(f"[red]cannot start: {escape(str(exc))}[/red]", soft_wrap=True)
+        # A value from the command line (--answer-window) is 2; the template or a flow is 1.
+        raise typer.Exit(2 if isinstance(exc, ParameterError) else 1) from exc
 
     stopping = threading.Event()
 
@@ -106,6 +114,9 @@ def local(
             pass
     except KeyboardInterrupt:
         err.print("stopping …")
+    except (TemplateError, FlowError) as exc:  # wiring the template has and moto cannot take
+        err.print(f"[red]cannot start: {escape(str(exc))}[/red]", soft_wrap=True)
+        raise typer.Exit(1) from exc
     finally:
         server.stop()
 
@@ -193,25 +204,16 @@ def _request(base: str, method: str, path: str, body: Any = None) -> Any:
     return call_local_or_exit(base, method, path, body)
 
 
-def _read_rows(kind: str, path: Path) -> bytes:
-    """The file's bytes once every row is valid; else every problem, and exit 2."""
-    from hotline_tools.rows import RowsInvalid, parse_rows
-
-    try:
-        data = path.read_bytes()
-        parse_rows(kind, data)
-    except OSError as exc:
-        err.print(f"[red]cannot read {escape(str(path))}: {exc.strerror}[/red]")
-        raise typer.Exit(2) from exc
-    except RowsInvalid as exc:
-        for problem in exc.problems:
-            err.print(f"[red]{escape(str(path))}: {escape(problem)}[/red]")
-        raise typer.Exit(2) from exc
+def _read_rows(kind: Kind, path: Path) -> bytes:
+    """The file's bytes once every row is valid; else every problem, and exit 1, exactly as
+    `hotline members|benefits import` reports the same file."""
+    data, _ = read_rows_or_exit(kind, path, err)
     return data
 
 
 # The second line's data tools (members, benefits) live with their importer.
-from hotline_tools.importer import benefits_app, members_app  # noqa: E402
+from hotline_tools.importer import benefits_app, members_app, read_rows_or_exit  # noqa: E402
+from hotline_tools.rows import Kind  # noqa: E402
 
 app.add_typer(members_app, name="members")
 app.add_typer(benefits_app, name="benefits")

@@ -34,12 +34,22 @@ def load(file: Path) -> tuple[bytes, Directory]:
     try:
         raw = file.read_bytes()
     except OSError as exc:
-        err.print(f"[red]cannot read {escape(str(file))}: {escape(exc.strerror or '')}[/red]")
+        err.print(
+            f"[red]cannot read {escape(str(file))}: {escape(exc.strerror or '')}[/red]",
+            soft_wrap=True,
+        )
         raise typer.Exit(1) from exc
     try:
         return raw, parse_directory(raw)
     except DirectoryError as exc:
-        err.print(f"[red]{escape(str(file))}: {escape(str(exc))}[/red]")
+        # Every problem on its own line, each naming its circle and entry: one fix-up pass.
+        count = len(exc.problems)
+        err.print(
+            f"[red]{escape(str(file))}: {count} problem{'s' if count > 1 else ''}[/red]",
+            soft_wrap=True,
+        )
+        for problem in exc.problems:
+            err.print(f"  {escape(problem)}", soft_wrap=True)
         raise typer.Exit(1) from exc
 
 

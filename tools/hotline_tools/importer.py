@@ -71,35 +71,53 @@ def import_benefits(
     run_import("benefits", file, stack=stack, local=local)
 
 
-def run_import(kind: Kind, file: Path, *, stack: str, local: str | None) -> int:
+def read_rows_or_exit(kind: Kind, file: Path, out: Console) -> tuple[bytes, list[dict[str, str]]]:
+    """The file's bytes and its valid rows; else every problem on `out`, and exit 1 (the
+    input is wrong: see the exit codes in `hotline --help`). Everything that comes from the
+    file, its name included, is printed as text, never as rich markup."""
+    shown = escape(str(file))
     try:
         data = file.read_bytes()
     except OSError as exc:
-        err.print(f"[red]cannot read {file}: {exc.strerror}[/red]")
-        raise typer.Exit(2) from exc
-    try:
-        rows = parse_rows(kind, data)
-    except RowsInvalid as exc:
-        err.print(f"[red]{file}: {len(exc.problems)} problem(s); nothing was written[/red]")
-        for problem in exc.problems:
-            err.print(f"  {problem}")
+        reason = escape(exc.strerror or str(exc))
+        out.print(f"[red]cannot read {shown}: {reason}; nothing was written[/red]", soft_wrap=True)
         raise typer.Exit(1) from exc
+    try:
+        return data, parse_rows(kind, data)
+    except RowsInvalid as exc:
+        count = len(exc.problems)
+        out.print(f"[red]{shown}: {count} problem(s); nothing was written[/red]", soft_wrap=True)
+        for problem in exc.problems:
+            out.print(f"  {escape(problem)}", soft_wrap=True, highlight=False)
+        raise typer.Exit(1) from exc
+
+
+def run_import(kind: Kind, file: Path, *, stack: str, local: str | None) -> int:
+    _, rows = read_rows_or_exit(kind, file, err)
     try:
         if local:
             written = post_to_local(local, kind, rows)
         else:
             table = table_name(stack, kind)
-            written = write_rows(boto3.client("dynamodb"), table, kind, rows)
+            written = write_rows(_client("dynamodb"), table, kind, rows)
     except ImportFailed as exc:
-        err.print(f"[red]{escape(str(exc))}[/red]")
+        err.print(f"[red]{escape(str(exc))}[/red]", soft_wrap=True)
         raise typer.Exit(3 if exc.partial else 1) from exc
-    console.print(f"{written} {kind} imported into {local or stack}")
+    console.print(f"{written} {kind} imported into {escape(local or stack)}", soft_wrap=True)
     return written
+
+
+def _client(service: str) -> Any:
+    """A boto3 client, or ImportFailed: with no region configured even making one fails."""
+    try:
+        return boto3.client(service)  # type: ignore[call-overload]
+    except BotoCoreError as exc:
+        raise ImportFailed(f"cannot use AWS ({exc}); nothing was written") from exc
 
 
 def table_name(stack: str, kind: Kind, cloudformation: Any = None) -> str:
     """The table from the stack's outputs (MembersTableName / BenefitsTableName)."""
-    cfn = cloudformation or boto3.client("cloudformation")
+    cfn = cloudformation or _client("cloudformation")
     output = SPECS[kind].table_output
     try:
         described = cfn.describe_stacks(StackName=stack)["Stacks"][0]
@@ -253,6 +271,10 @@ def post_to_local(base_url: str, kind: Kind, rows: list[dict[str, str]]) -> int:
 
 
 def _progress() -> Progress:
+    # The description names a table or a URL the operator gave: text, not markup.
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console
+        TextColumn("{task.description}", markup=False),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=console,
     )

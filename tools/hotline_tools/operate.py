@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,9 +20,17 @@ from typing import Annotated, Any
 import boto3
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
+from pydantic_core import PydanticCustomError
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from hotline_core.events import BY_DETAIL_TYPE
@@ -34,6 +43,8 @@ events_app = typer.Typer(help="Follow what happens on the event bus.", no_args_i
 
 EVENT_TYPES = tuple(BY_DETAIL_TYPE)
 FINAL_STATES = {"COMPLETED", "FAILED", "CANCELLED"}
+# EventBridge's rule for ReplayName (StartReplay / DescribeReplay API reference).
+REPLAY_NAME = re.compile(r"^[.\-_A-Za-z0-9]{1,64}$")
 
 StackOption = Annotated[str, typer.Option("--stack", help="the deployed CloudFormation stack")]
 LocalOption = Annotated[
@@ -49,6 +60,17 @@ class OperateError(RuntimeError):
 def aws(service: str) -> Any:
     """One boto3 client; tests run this under moto."""
     return boto3.client(service)  # type: ignore[call-overload]
+
+
+def pause(seconds: float) -> None:
+    """The wait between two polls of a followed stream; a test replaces it to stop the loop."""
+    time.sleep(seconds)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print `message` on one line (never wrapped, markup in it shown as is) for `raise`."""
+    err.print(f"[red]{escape(message)}[/red]", soft_wrap=True)
+    return typer.Exit(code)
 
 
 def stack_outputs(stack: str, *wanted: str) -> dict[str, str]:
@@ -72,22 +94,36 @@ DURATION = re.compile(r"^(?P<n>\d+)(?P<unit>[smhd])$")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def parse_instant(text: str) -> datetime:
-    """ISO-8601 (a time without an offset is UTC), or a duration ago such as `30m`."""
-    ago = DURATION.fullmatch(text.strip())
-    if ago:
+def bad_value(message: str) -> ValueError:
+    """A ValueError whose text an option's parser error shows as is: Typer validates through
+    pydantic, which would prefix a plain ValueError's message with "Value error, "."""
+    return PydanticCustomError("bad_value", "{message}", {"message": message})
+
+
+def parse_instant(text: str | datetime) -> datetime:
+    """ISO-8601 (a time without an offset is UTC), or a duration ago such as `30m`.
+
+    Raises ValueError; as an option's parser, click names the option in the message."""
+    if isinstance(text, datetime):
+        return text
+    if DURATION.fullmatch(text.strip()):
         return datetime.now(UTC) - parse_duration(text)
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise typer.BadParameter(f"{text!r} is neither ISO-8601 nor a duration like 10m") from exc
+    except ValueError:
+        raise bad_value(
+            f"{text!r} is neither an ISO-8601 time (2026-05-01T09:00) nor a duration ago "
+            "(30s, 10m, 2h, 1d)"
+        ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def parse_duration(text: str) -> timedelta:
+def parse_duration(text: str | timedelta) -> timedelta:
+    if isinstance(text, timedelta):
+        return text
     match = DURATION.fullmatch(text.strip())
     if not match:
-        raise typer.BadParameter(f"{text!r} is not a duration like 30s, 10m, 2h or 1d")
+        raise bad_value(f"{text!r} is not a duration like 30s, 10m, 2h or 1d")
     return timedelta(seconds=int(match["n"]) * UNIT_SECONDS[match["unit"]])
 
 
@@ -98,40 +134,92 @@ def _iso(value: Any) -> str:
 
 
 # --- replay ------------------------------------------------------------------------------
-def rules_for(bus: str, event_type: str) -> list[str]:
-    """ARNs of the bus's rules whose pattern names `event_type` as a detail-type.
+def replay_name(at: datetime, event_type: str | None = None) -> str:
+    """A new replay's name: readable (when, what) and unique even for two replays started in
+    the same second, which EventBridge would refuse as ResourceAlreadyExists."""
+    name = f"hotline-{at.astimezone(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+    return name + (f"-{event_type}" if event_type else "")
+
+
+def _rules(bus: str) -> Iterator[dict[str, Any]]:
+    events = aws("events")
+    token: str | None = None
+    while True:
+        try:
+            page = events.list_rules(EventBusName=bus, **({"NextToken": token} if token else {}))
+        except (ClientError, BotoCoreError) as exc:
+            raise OperateError(f"cannot list the rules of bus {bus!r}: {exc}") from exc
+        yield from page.get("Rules", [])
+        token = page.get("NextToken")
+        if not token:
+            return
+
+
+def _targets(bus: str, rule: str) -> Iterator[dict[str, Any]]:
+    events = aws("events")
+    token: str | None = None
+    while True:
+        try:
+            page = events.list_targets_by_rule(
+                Rule=rule, EventBusName=bus, **({"NextToken": token} if token else {})
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise OperateError(f"cannot list the targets of rule {rule!r}: {exc}") from exc
+        yield from page.get("Targets", [])
+        token = page.get("NextToken")
+        if not token:
+            return
+
+
+def _writes_to_group(target_arn: str, group: str) -> bool:
+    # arn:aws:logs:<region>:<account>:log-group:<name>, sometimes with a trailing :*
+    _, found, name = target_arn.partition(":log-group:")
+    return bool(found) and name.removesuffix(":*") == group
+
+
+def rules_for(bus: str, event_type: str, log_group: str) -> tuple[list[str], list[str]]:
+    """ARNs of the bus's rules whose pattern names `event_type` as a detail-type, and of the
+    rules that write to the event log group `log_group`.
 
     StartReplay cannot filter events by pattern; it can only restrict which rules the replayed
     events go to (Destination.FilterArns). A rule that listens to several types still receives
-    every replayed event of those types; rules without a detail-type (the log rule) are left
-    out so a filtered replay does not log every other type again."""
-    events = aws("events")
-    arns: list[str] = []
-    token: str | None = None
-    while True:
-        page = events.list_rules(EventBusName=bus, **({"NextToken": token} if token else {}))
-        for rule in page.get("Rules", []):
-            with contextlib.suppress(ValueError, TypeError):
-                pattern = json.loads(rule.get("EventPattern") or "{}")
-                if event_type in (pattern.get("detail-type") or []):
-                    arns.append(rule["Arn"])
-        token = page.get("NextToken")
-        if not token:
-            return arns
+    every replayed event of those types. The event log rule is always included, so a replay
+    always shows in `hotline events tail`; it matches every event, so the log shows every type
+    of the window replayed (each marked with the replay's name), while only the listening
+    rules act on them."""
+    consumers: list[str] = []
+    loggers: list[str] = []
+    for rule in _rules(bus):
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            pattern = json.loads(rule.get("EventPattern") or "{}")
+            if event_type in (pattern.get("detail-type") or []):
+                consumers.append(rule["Arn"])
+                continue
+        if any(_writes_to_group(t.get("Arn", ""), log_group) for t in _targets(bus, rule["Name"])):
+            loggers.append(rule["Arn"])
+    return consumers, loggers
 
 
 def start_replay(
     stack: str, start: datetime, end: datetime, event_type: str | None
 ) -> tuple[str, list[str]]:
-    outputs = stack_outputs(stack, "EventBusName", "EventBusArn", "ArchiveArn")
+    wanted = ["EventBusName", "EventBusArn", "ArchiveArn"]
+    outputs = stack_outputs(stack, *wanted, *(["EventLogGroupName"] if event_type else []))
     destination: dict[str, Any] = {"Arn": outputs["EventBusArn"]}
     rules: list[str] = []
     if event_type:
-        rules = rules_for(outputs["EventBusName"], event_type)
-        if not rules:
+        group = outputs["EventLogGroupName"]
+        consumers, loggers = rules_for(outputs["EventBusName"], event_type, group)
+        if not consumers:
             raise OperateError(f"no rule on the bus listens to {event_type}: nothing to replay to")
+        if not loggers:
+            raise OperateError(
+                f"no rule on the bus writes to the event log {group}: the replay would not be "
+                "logged; redeploy the stack from this version of template.yaml"
+            )
+        rules = consumers + loggers
         destination["FilterArns"] = rules
-    name = f"hotline-{datetime.now(UTC):%Y%m%d-%H%M%S}" + (f"-{event_type}" if event_type else "")
+    name = replay_name(datetime.now(UTC), event_type)
     try:
         aws("events").start_replay(
             ReplayName=name,
@@ -142,7 +230,7 @@ def start_replay(
             Destination=destination,
         )
     except (ClientError, BotoCoreError) as exc:
-        raise OperateError(f"EventBridge refused the replay: {exc}") from exc
+        raise OperateError(f"cannot start the replay: {exc}") from exc
     return name, rules
 
 
@@ -155,26 +243,43 @@ def follow_replay(
     poll: float,
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
-    """describe_replay until a final state or `timeout` seconds; the last description."""
+    """describe_replay until a final state or `timeout` seconds; the last description.
+
+    The bar is the share of the window replayed so far (EventLastReplayedTime): EventBridge
+    reports no count of events."""
     events = aws("events")
     span = max((end - start).total_seconds(), 1.0)
     deadline = time.monotonic() + timeout
     with Progress(
         SpinnerColumn(),
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
-        TextColumn("{task.fields[state]}"),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[state]}", markup=False),
+        TextColumn("{task.fields[last]}", markup=False),
         TimeElapsedColumn(),
         console=err,
         transient=True,
     ) as progress:
-        task = progress.add_task(f"replay {name}", total=span, state="STARTING")
+        task = progress.add_task(f"replay {name}", total=span, state="STARTING", last="")
         while True:
-            described = events.describe_replay(ReplayName=name)
-            state = described["State"]
+            try:
+                described = events.describe_replay(ReplayName=name)
+            except (ClientError, BotoCoreError) as exc:
+                raise OperateError(
+                    f"cannot follow replay {name}: {exc}; it may still be running "
+                    f"(aws events describe-replay --replay-name {name})"
+                ) from exc
+            state = str(described.get("State", "?"))
             last = described.get("EventLastReplayedTime")
             done = (last - start).total_seconds() if isinstance(last, datetime) else 0.0
-            progress.update(task, completed=min(max(done, 0.0), span), state=state)
+            progress.update(
+                task,
+                completed=min(max(done, 0.0), span),
+                state=state,
+                last=f"events up to {_iso(last)}" if isinstance(last, datetime) else "",
+                refresh=True,  # every poll is news: show it now, not at the next tick
+            )
             if state in FINAL_STATES or time.monotonic() >= deadline:
                 return dict(described)
             sleep(poll)
@@ -184,8 +289,8 @@ def print_replay(described: dict[str, Any], rules: Iterable[str]) -> None:
     table = Table(title="replay", show_header=False)
     table.add_column("what", style="bold")
     table.add_column("value", overflow="fold")
-    table.add_row("name", escape(described.get("ReplayName", "-")))
-    table.add_row("state", escape(described.get("State", "-")))
+    table.add_row("name", escape(str(described.get("ReplayName", "-"))))
+    table.add_row("state", escape(str(described.get("State", "-"))))
     if described.get("StateReason"):
         table.add_row("reason", escape(str(described["StateReason"])))
     table.add_row("events from", _iso(described.get("EventStartTime")))
@@ -196,11 +301,35 @@ def print_replay(described: dict[str, Any], rules: Iterable[str]) -> None:
 
 
 def replay(
-    start: Annotated[str, typer.Option("--from", help="ISO-8601 (UTC unless given) or e.g. 2h")],
-    end: Annotated[str, typer.Option("--to", help="ISO-8601, or e.g. 0s for now")] = "0s",
+    start: Annotated[
+        datetime,
+        typer.Option(
+            "--from",
+            parser=parse_instant,
+            metavar="TIME",
+            help="ISO-8601 (UTC unless an offset is given), or a duration ago such as 2h",
+        ),
+    ],
+    end: Annotated[
+        datetime | None,
+        typer.Option(
+            "--to",
+            parser=parse_instant,
+            metavar="TIME",
+            show_default="now",
+            help="like --from, and later than it",
+        ),
+    ] = None,
     event_type: Annotated[
         str | None,
-        typer.Option("--event-type", help="only to the rules that listen to this detail-type"),
+        typer.Option(
+            "--event-type",
+            metavar="TYPE",
+            help=(
+                "replay only to the rules that listen to this detail-type, and to the event "
+                f"log: {', '.join(EVENT_TYPES)}"
+            ),
+        ),
     ] = None,
     stack: StackOption = "hotline",
     local: LocalOption = None,
@@ -209,17 +338,15 @@ def replay(
 ) -> None:
     """Replay archived events through the bus. Replayed events carry `replay-name`: consumers
     text nobody unless the stack's AllowReplaySideEffects is true."""
-    begin, finish = parse_instant(start), parse_instant(end)
-    if finish < begin:
-        err.print("[red]--from must not be after --to[/red]")
-        raise typer.Exit(2)
+    begin, finish = start, end or datetime.now(UTC)
+    if finish <= begin:
+        # EventBridge requires EventStartTime before EventEndTime: an empty window is refused.
+        raise fail(f"--from ({_iso(begin)}) must be before --to ({_iso(finish)})", 2)
     if event_type is not None and event_type not in EVENT_TYPES:
-        err.print(f"[red]--event-type must be one of {', '.join(EVENT_TYPES)}[/red]")
-        raise typer.Exit(2)
+        raise fail(f"--event-type must be one of {', '.join(EVENT_TYPES)}", 2)
     if local:
         if event_type:
-            err.print("[red]the local runtime replays every event type; drop --event-type[/red]")
-            raise typer.Exit(2)
+            raise fail("the local runtime replays every event type; drop --event-type", 2)
         body = {"from": begin.isoformat(), "to": finish.isoformat()}
         result = local_request(local, "POST", "/_local/replay", body)
         console.print(
@@ -229,16 +356,18 @@ def replay(
         return
     try:
         name, rules = start_replay(stack, begin, finish, event_type)
-        described = follow_replay(name, begin, finish, timeout=timeout, poll=poll)
+        described = follow_replay(name, begin, finish, timeout=timeout, poll=poll, sleep=pause)
     except OperateError as exc:
-        err.print(f"[red]{escape(str(exc))}[/red]")
-        raise typer.Exit(1) from exc
+        raise fail(str(exc)) from exc
+    except (ClientError, BotoCoreError) as exc:  # an AWS call not named above: still one line
+        raise fail(f"AWS refused a call: {exc}") from exc
     print_replay(described, rules)
     state = described.get("State")
     if state not in FINAL_STATES:
         err.print(
-            f"[yellow]still {state} after {timeout:g}s; follow it with "
-            f"`aws events describe-replay --replay-name {name}`[/yellow]"
+            f"[yellow]still {escape(str(state))} after {timeout:g}s; follow it with "
+            f"`aws events describe-replay --replay-name {name}`[/yellow]",
+            soft_wrap=True,
         )
         raise typer.Exit(1)
     if state != "COMPLETED":
@@ -261,7 +390,7 @@ def summary(event: dict[str, Any]) -> tuple[str, str, str, str]:
         str(event.get("time", "-")),
         str(event.get("detail-type", "-")),
         str(about),
-        "" if event.get("replay-name") in (None, "null") else str(event["replay-name"]),
+        "" if event.get("replay-name") in (None, "", "null") else str(event["replay-name"]),
     )
 
 
@@ -271,7 +400,14 @@ def print_event(event: dict[str, Any]) -> None:
     console.print(f"{escape(at)}  [bold]{escape(kind):<16}[/bold] {escape(about)}{marker}")
 
 
-def cloudwatch_events(group: str, since: datetime, *, follow: bool, poll: float) -> Iterator[Any]:
+def cloudwatch_events(
+    group: str,
+    since: datetime,
+    *,
+    follow: bool,
+    poll: float,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[Any]:
     logs = aws("logs")
     start_ms = int(since.timestamp() * 1000)
     seen: set[str] = set()
@@ -292,10 +428,17 @@ def cloudwatch_events(group: str, since: datetime, *, follow: bool, poll: float)
             kwargs["nextToken"] = page["nextToken"]
         if not follow:
             return
-        time.sleep(poll)
+        sleep(poll)
 
 
-def local_events(url: str, since: datetime, *, follow: bool, poll: float) -> Iterator[Any]:
+def local_events(
+    url: str,
+    since: datetime,
+    *,
+    follow: bool,
+    poll: float,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[Any]:
     shown = 0
     while True:
         every = local_request(url, "GET", "/_local/events") or []
@@ -307,41 +450,55 @@ def local_events(url: str, since: datetime, *, follow: bool, poll: float) -> Ite
         shown = len(every)
         if not follow:
             return
-        time.sleep(poll)
+        sleep(poll)
 
 
 @events_app.command("tail")
 def tail(
     stack: StackOption = "hotline",
-    since: Annotated[str, typer.Option(help="how far back to start, e.g. 30s, 10m, 2h")] = "10m",
+    since: Annotated[
+        timedelta,
+        typer.Option(
+            parser=parse_duration,
+            metavar="DURATION",
+            show_default="10m",
+            help="how far back to start, e.g. 30s, 10m, 2h",
+        ),
+    ] = timedelta(minutes=10),
     follow: Annotated[
-        bool, typer.Option("--follow", "-f", help="keep printing new events")
+        bool, typer.Option("--follow", "-f", help="keep printing new events (Ctrl-C stops)")
     ] = False,
     local: LocalOption = None,
     poll: Annotated[float, typer.Option(help="seconds between polls with --follow")] = 2.0,
 ) -> None:
     """Print every event on the bus (time, detail-type, request id), oldest first."""
-    start = datetime.now(UTC) - parse_duration(since)
+    start = datetime.now(UTC) - since
+    count = 0
     try:
         if local:
-            stream = local_events(local, start, follow=follow, poll=poll)
+            stream = local_events(local, start, follow=follow, poll=poll, sleep=pause)
         else:
             group = stack_outputs(stack, "EventLogGroupName")["EventLogGroupName"]
-            stream = cloudwatch_events(group, start, follow=follow, poll=poll)
-        count = 0
+            stream = cloudwatch_events(group, start, follow=follow, poll=poll, sleep=pause)
         for event in stream:
             print_event(event)
             count += 1
     except OperateError as exc:
-        err.print(f"[red]{escape(str(exc))}[/red]")
-        raise typer.Exit(1) from exc
+        raise fail(str(exc)) from exc
     except (ClientError, BotoCoreError) as exc:
-        err.print(f"[red]cannot read the event log: {escape(str(exc))}[/red]")
-        raise typer.Exit(1) from exc
+        raise fail(f"cannot read the event log: {exc}") from exc
     except KeyboardInterrupt:
         return
     if not count:
-        err.print(f"no events in the last {since}")
+        err.print(f"no events in the last {_ago(since)}")
+
+
+def _ago(span: timedelta) -> str:
+    seconds = int(span.total_seconds())
+    for unit in ("d", "h", "m"):
+        if seconds and seconds % UNIT_SECONDS[unit] == 0:
+            return f"{seconds // UNIT_SECONDS[unit]}{unit}"
+    return f"{seconds}s"
 
 
 # --- the local runtime -------------------------------------------------------------------

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from hotline_core.phone import is_e164
+from hotline_core.phone import is_e164, mask_phone
+from hotline_core.pins import is_pin_shaped
 
 Kind = Literal["members", "benefits"]
 KINDS: tuple[Kind, ...] = ("members", "benefits")
 
-PIN = re.compile(r"^[0-9]{4,8}$")
 MEMBER_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 # An SMS is plain text: a URL that could smuggle markup, quotes or spaces is refused.
 URL_CHARS = re.compile(r"^[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+$")
@@ -46,10 +46,10 @@ class RowsInvalid(ValueError):
 
 def _check_value(column: str, value: str) -> str | None:
     if column == "phone" and not is_e164(value):
-        return f"phone {_mask(value)} is not an E.164 number (+ and 7-15 digits)"
+        return f"phone {mask_phone(value)} is not an E.164 number (+ and 7-15 digits)"
     if column == "member_id" and not MEMBER_ID.fullmatch(value):
         return "member_id must be 1-64 letters, digits or . _ : -"
-    if column == "pin" and not PIN.fullmatch(value):
+    if column == "pin" and not is_pin_shaped(value):
         return "pin must be 4 to 8 digits"  # the value is never echoed: it is a secret
     if column == "campaign_url":
         parts = urlsplit(value) if URL_CHARS.fullmatch(value) else None
@@ -58,23 +58,22 @@ def _check_value(column: str, value: str) -> str | None:
     return None
 
 
-def _mask(phone: str) -> str:
-    return phone[:3] + "*" * max(0, len(phone) - 5) + phone[-2:] if len(phone) > 5 else "***"
-
-
 def _records(data: bytes) -> list[Any]:
-    """The raw records: a JSON array when the file starts with `[`, else CSV with a header."""
+    """The raw records: JSON when the file starts with `[` or `{` (it must be an array), else
+    CSV with a header row."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise RowsInvalid([f"file is not UTF-8: {exc.reason} at byte {exc.start}"]) from exc
-    if text.lstrip().startswith("["):
+    if text.lstrip().startswith(("[", "{")):
         try:
             loaded = json.loads(text)
         except json.JSONDecodeError as exc:
             raise RowsInvalid([f"not valid JSON: {exc.msg} (line {exc.lineno})"]) from exc
         if not isinstance(loaded, list):
-            raise RowsInvalid(["a JSON file must be an array of objects"])
+            raise RowsInvalid(
+                ["the JSON file holds one object: it must be an array of objects, [{...}, ...]"]
+            )
         return loaded
     return list(csv.DictReader(io.StringIO(text), restkey="(extra values)"))
 

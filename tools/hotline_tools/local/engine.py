@@ -5,32 +5,34 @@ the record of every SMS and event. The HTTP server and the tests both drive this
 
 from __future__ import annotations
 
+import base64
 import json
-import math
+import logging
 import re
 import threading
-import time
 import traceback
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import boto3
 from moto import mock_aws
-from moto.core import DEFAULT_ACCOUNT_ID
 
 from hotline_core import clock as core_clock
 from hotline_core.lambda_support import client as lambda_client
 from hotline_tools.local.flow import Contact, FlowResult, load_flow, run_flow
 from hotline_tools.local.host import FunctionHost, eventbridge_event, http_api_event
-from hotline_tools.local.provision import Stack, provision
-from hotline_tools.local.template import REGION, HttpRoute, Template
+from hotline_tools.local.provision import WHOLE_EVENT, Stack, provision
+from hotline_tools.local.template import ACCOUNT, REGION, ROOT, HttpRoute, Template
 from hotline_tools.rows import SPECS, RowsInvalid, dynamo_item, parse_rows, validate_records
 
-ROOT = Path(__file__).resolve().parents[3]
+logger = logging.getLogger(__name__)
+
 DEFAULT_LINE = "hotline"  # the contract's default for POST /_local/calls
+DEFAULT_DIRECTORY = "tests/events/phonenumber.json"  # relative to the project root
 # The lines are the template's contact flows (contact_flow/<line>.json). These are the numbers
 # the shipped ones have always answered on locally; any other flow gets the next free one.
 KNOWN_LINE_NUMBERS = {"hotline": "+815012340001", "benefits": "+815012340002"}
@@ -64,9 +66,18 @@ class LocalClock:
         with self._lock:
             return self._offset
 
-    def advance(self, seconds: float) -> datetime:
-        if not 0 <= seconds <= MAX_ADVANCE_SECONDS:  # also False for NaN
-            raise BadRequest(f"seconds must be between 0 and {MAX_ADVANCE_SECONDS} (10 years)")
+    def advance(self, seconds: Any) -> datetime:
+        """The one check of how far the clock may move (the control API passes the request's
+        value straight through): a number from 0 to 10 years, the clock forward only."""
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            raise BadRequest('"seconds" must be a number >= 0')
+        # Python's json reads NaN and Infinity (NaN fails every comparison, so the range check
+        # refuses it too), and a huge number would overflow the clock.
+        if not 0 <= seconds <= MAX_ADVANCE_SECONDS:
+            raise BadRequest(
+                f'"seconds" must be a finite number from 0 to {MAX_ADVANCE_SECONDS} (10 years): '
+                "the clock only moves forward"
+            )
         with self._lock:
             offset = self._offset + timedelta(seconds=seconds)
             if offset > MAX_CLOCK_OFFSET:
@@ -80,6 +91,7 @@ class HttpResponse:
     status: int
     headers: dict[str, str]
     body: bytes
+    cookies: list[str] = field(default_factory=list)  # one Set-Cookie header each
 
 
 class LocalHotline:
@@ -109,8 +121,12 @@ class LocalHotline:
         if answer_window is not None:
             params["AnswerWindowSeconds"] = str(answer_window)
         self.template = Template(root / "template.yaml", parameters=params)
-        # Each line is a contact flow the template ships; `lines` only renumbers them.
+        # Each line is a contact flow the template ships; `lines` only renumbers them. Every
+        # flow is checked whole now (a broken action on a branch no test reaches must not wait
+        # for a caller), and loaded again on each call, so an edited flow takes effect.
         self.flows = self.template.flow_files()
+        for path in self.flows.values():
+            load_flow(path)
         self.lines = line_numbers(self.flows)
         unknown = set(lines or {}) - set(self.flows)
         if unknown:
@@ -131,7 +147,11 @@ class LocalHotline:
         self._handler_errors: list[tuple[str, str, str]] = []
         self._ticker: threading.Thread | None = None
         self._clients: dict[str, Any] = {}
-        self._schedule_times: dict[tuple[str, str, str], datetime | None] = {}
+        # Per schedule version (group, name, last modified): when its at() falls due, or why
+        # it never will locally; and the one-time schedules that have fired and were kept.
+        self._schedule_times: dict[tuple[str, str, str], datetime | str] = {}
+        self._fired: set[tuple[str, str, str]] = set()
+        self._replays = 0
         self._stop = threading.Event()
         self.stack: Stack
         self.host: FunctionHost
@@ -146,9 +166,7 @@ class LocalHotline:
             self._log_every_event()
             self.host = FunctionHost(self.stack)
             bucket = self.stack.output("DirectoryBucketName")
-            directory = (
-                self._directory or (self.root / "tests/events/phonenumber.json").read_bytes()
-            )
+            directory = self._directory or (self.root / DEFAULT_DIRECTORY).read_bytes()
             self.client("s3").put_object(Bucket=bucket, Key="phonenumber.json", Body=directory)
             for kind, rows in self._seeds.items():
                 self.load_rows(kind, rows)
@@ -202,7 +220,7 @@ class LocalHotline:
             Targets=[
                 {
                     "Id": "log",
-                    "Arn": f"arn:aws:sqs:{REGION}:{DEFAULT_ACCOUNT_ID}:{EVENT_LOG_RULE}",
+                    "Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{EVENT_LOG_RULE}",
                 }
             ],
         )
@@ -220,8 +238,8 @@ class LocalHotline:
         to: str | None = None,
         digits: str = "",
     ) -> dict[str, Any]:
-        if line not in self.flows:
-            raise BadRequest(f"unknown line {line!r}; lines: {', '.join(self.line_names())}")
+        if not isinstance(line, str) or line not in self.flows:
+            raise BadRequest(f'"line" must be one of {", ".join(self.line_names())}')
         flow = load_flow(self.flows[line])
         contact = Contact(
             contact_id=str(uuid.uuid4()),
@@ -254,9 +272,15 @@ class LocalHotline:
         ]
 
     def http(
-        self, method: str, path: str, *, body: bytes = b"", headers: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes = b"",
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
     ) -> HttpResponse | None:
-        """Serve a template HTTP API route; None when no route matches the path."""
+        """Serve a template HTTP API route; None when no route matches the path. `headers`
+        may repeat a name (as (name, value) pairs), as a request's may."""
         path_only, _, query = path.partition("?")
         matched = [
             (logical_id, route, m)
@@ -306,13 +330,7 @@ class LocalHotline:
             self._drain_event_log()
             return list(self._events)
 
-    def advance(self, seconds: float) -> dict[str, Any]:
-        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
-            raise BadRequest("seconds must be a number")
-        if isinstance(seconds, float) and not math.isfinite(seconds):
-            raise BadRequest("seconds must be a finite number")
-        if seconds < 0:
-            raise BadRequest("seconds must not be negative: the clock only moves forward")
+    def advance(self, seconds: Any) -> dict[str, Any]:
         with self._lock:
             now = self.clock.advance(seconds)
             fired = self.pump()
@@ -326,10 +344,11 @@ class LocalHotline:
         from moto.events.models import events_backends
 
         with self._lock:
-            backend = events_backends[DEFAULT_ACCOUNT_ID][REGION]
+            backend = events_backends[ACCOUNT][REGION]
             archive = backend.archives[self.stack.output("ArchiveName")]
             bus = backend.event_buses[self.stack.output("EventBusName")]
-            name = f"local-replay-{len(backend.replays) + 1}-{uuid.uuid4().hex[:6]}"
+            self._replays += 1
+            name = f"local-replay-{self._replays}-{uuid.uuid4().hex[:6]}"
             chosen = [e for e in archive.events if start <= _event_time(e) <= end]
             for event in chosen:
                 replayed = dict(event, id=str(uuid.uuid4()), **{"replay-name": name})
@@ -365,9 +384,11 @@ class LocalHotline:
                     messages = got.get("Messages", [])
                     if not messages:
                         break
+                    shaping = fn.target_inputs.get(url, WHOLE_EVENT)
                     for message in messages:
                         sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-                        self._invoke_async(fn.spec.logical_id, eventbridge_event(message["Body"]))
+                        event = shaping.shape(eventbridge_event(message["Body"]))
+                        self._invoke_async(fn.spec.logical_id, event)
                         delivered += 1
         return delivered
 
@@ -386,8 +407,9 @@ class LocalHotline:
             self._handler_errors.append((logical_id, type(exc).__name__, str(exc)))
             raise
 
-    def _invoke_async(self, logical_id: str, event: dict[str, Any]) -> None:
-        """Lambda's asynchronous invocation: retries, then the OnFailure destination."""
+    def _invoke_async(self, logical_id: str, event: Any) -> None:
+        """Lambda's asynchronous invocation: retries, then the OnFailure destination; without
+        one, Lambda discards the event (each failure stays in `handler_errors`)."""
         fn = self.stack.functions[logical_id]
         attempts = fn.spec.max_retries + 1
         for attempt in range(1, attempts + 1):
@@ -398,6 +420,8 @@ class LocalHotline:
                 error = exc
                 if attempt < attempts:
                     continue
+        if fn.dead_letter_queue is None:
+            return
         record = {
             "version": "1.0",
             "timestamp": self.clock.now().isoformat(),
@@ -412,43 +436,66 @@ class LocalHotline:
             "responsePayload": {"errorType": type(error).__name__, "errorMessage": str(error)},
         }
         self.dead_letters.append(record)
-        if fn.dead_letter_queue:
-            self.client("sqs").send_message(
-                QueueUrl=fn.dead_letter_queue, MessageBody=json.dumps(record, default=str)
-            )
+        self.client("sqs").send_message(
+            QueueUrl=fn.dead_letter_queue, MessageBody=json.dumps(record, default=str)
+        )
 
     def _fire_due_schedules(self) -> int:
+        """Fire every enabled one-time (at()) schedule that is due and has not fired, oldest
+        first; delete it after as ActionAfterCompletion DELETE says, else keep it, fired, as
+        Scheduler does. A rate() or cron() schedule never fires locally: it is reported once
+        (in `errors` and the log), not fired at a guessed time."""
         scheduler = self.client("scheduler")
         now = self.clock.now()
-        fired = 0
+        due: list[tuple[datetime, tuple[str, str, str]]] = []
+        seen: set[tuple[str, str, str]] = set()
         for page in scheduler.get_paginator("list_schedules").paginate():
             for summary in page["Schedules"]:
                 group, name = summary.get("GroupName", "default"), summary["Name"]
-                # An at() expression never changes: read each schedule once, not every pump.
-                key = (group, name, str(summary.get("CreationDate")))
+                # A schedule changes only by UpdateSchedule: read each version once.
+                key = (group, name, str(summary.get("LastModificationDate")))
+                seen.add(key)
+                if key in self._fired or summary.get("State", "ENABLED") != "ENABLED":
+                    continue
                 if key not in self._schedule_times:
                     found = scheduler.get_schedule(Name=name, GroupName=group)
                     self._schedule_times[key] = _schedule_time(found)
+                    if isinstance(self._schedule_times[key], str):
+                        self._report(f"schedule {group}/{name}: {self._schedule_times[key]}")
                 at = self._schedule_times[key]
-                if at is None or at > now:
-                    continue
-                schedule = scheduler.get_schedule(Name=name, GroupName=group)
-                target = schedule["Target"]
-                fn = self.stack.function_by_arn(target["Arn"])
-                if fn is None:
-                    self.errors.append(f"schedule {name} targets unknown {target['Arn']}")
-                else:
-                    self._invoke_async(fn.spec.logical_id, json.loads(target.get("Input", "{}")))
-                if schedule.get("ActionAfterCompletion") == "DELETE":
-                    scheduler.delete_schedule(Name=name, GroupName=group)
-                    self._schedule_times.pop(key, None)
-                fired += 1
-        return fired
+                if isinstance(at, datetime) and at <= now:
+                    due.append((at, key))
+        # Forget the schedules deleted since (a cancelled timer): they cannot fire again.
+        self._schedule_times = {k: v for k, v in self._schedule_times.items() if k in seen}
+        self._fired &= seen
+        for _, key in sorted(due):
+            self._fire(scheduler, key)
+        return len(due)
+
+    def _fire(self, scheduler: Any, key: tuple[str, str, str]) -> None:
+        group, name, _ = key
+        schedule = scheduler.get_schedule(Name=name, GroupName=group)
+        target = schedule["Target"]
+        fn = self.stack.function_by_arn(target["Arn"])
+        if fn is None:
+            self._report(f"schedule {group}/{name} targets {target['Arn']}, no template function")
+        else:
+            self._invoke_async(fn.spec.logical_id, json.loads(target.get("Input", "{}")))
+        if schedule.get("ActionAfterCompletion") == "DELETE":
+            scheduler.delete_schedule(Name=name, GroupName=group)
+            self._schedule_times.pop(key, None)
+        else:
+            self._fired.add(key)
+
+    def _report(self, problem: str) -> None:
+        """Something the runtime cannot do as AWS would, found while running."""
+        self.errors.append(problem)
+        logger.warning("hotline local: %s", problem)
 
     def _collect_sms(self) -> None:
         from moto.sns.models import sns_backends
 
-        sent = list(sns_backends[DEFAULT_ACCOUNT_ID][REGION].sms_messages.values())
+        sent = list(sns_backends[ACCOUNT][REGION].sms_messages.values())
         stamp = self.clock.now().isoformat()
         for to, body in sent[self._sms_seen :]:
             self._sms.append({"to": to, "body": body, "sent_at": stamp})
@@ -492,10 +539,15 @@ def _first_circle_number(directory: bytes) -> str | None:
 _AT = re.compile(r"^at\((\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\)$")
 
 
-def _schedule_time(schedule: dict[str, Any]) -> datetime | None:
-    match = _AT.match(schedule.get("ScheduleExpression", ""))
+def _schedule_time(schedule: dict[str, Any]) -> datetime | str:
+    """When a one-time schedule falls due, or why the local scheduler will never fire it."""
+    expression = schedule.get("ScheduleExpression", "")
+    match = _AT.match(expression)
     if not match:
-        return None  # rate()/cron() schedules are not the hotline's; leave them alone
+        return (
+            f"{expression} is not emulated by the local scheduler (it fires one-time at() "
+            "schedules only); this schedule will not fire"
+        )
     from zoneinfo import ZoneInfo
 
     zone = ZoneInfo(schedule.get("ScheduleExpressionTimezone") or "UTC")
@@ -511,22 +563,8 @@ def _event_time(event: dict[str, Any]) -> datetime:
 
 def _http_result(result: dict[str, Any]) -> HttpResponse:
     body = result.get("body", "") or ""
-    raw = (
-        __import__("base64").b64decode(body)
-        if result.get("isBase64Encoded")
-        else body.encode("utf-8")
-    )
+    raw = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode("utf-8")
     headers = {k: str(v) for k, v in (result.get("headers") or {}).items()}
-    for cookie in result.get("cookies") or []:
-        headers.setdefault("Set-Cookie", cookie)
-    return HttpResponse(int(result.get("statusCode", 200)), headers, raw)
-
-
-def wait_until(predicate: Any, timeout: float = 5.0) -> bool:
-    """For callers that need real time to pass (the background ticker)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
+    # Payload format 2.0: each entry of `cookies` becomes its own Set-Cookie header.
+    cookies = [str(cookie) for cookie in result.get("cookies") or []]
+    return HttpResponse(int(result.get("statusCode", 200)), headers, raw, cookies)

@@ -18,6 +18,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from hotline_tools.local.template import ACCOUNT, REGION
+
 __all__ = [
     "DEFAULT_MAX_STEPS",
     "FLOW_LANGUAGE_VERSION",
@@ -34,12 +36,15 @@ logger = logging.getLogger(__name__)
 
 FLOW_LANGUAGE_VERSION = "2019-10-30"
 LOCAL_INSTANCE_ARN = (
-    "arn:aws:connect:ap-northeast-1:000000000000:instance/00000000-0000-0000-0000-000000000000"
+    f"arn:aws:connect:{REGION}:{ACCOUNT}:instance/00000000-0000-0000-0000-000000000000"
 )
 DEFAULT_MAX_STEPS = 200
 
-# Connect rejects InvocationTimeLimitSeconds outside 1..8; without one it waits the maximum.
+# Connect rejects InvocationTimeLimitSeconds outside 1..8. Without one it waits 3 seconds, the
+# block's documented default Timeout ("The default Timeout setting is 3 seconds. The maximum
+# Timeout setting is 8 seconds": AWS Knowledge Center, connect-lambda-function-failures).
 _MAX_LAMBDA_SECONDS = 8
+_DEFAULT_LAMBDA_SECONDS = 3
 # Connect refuses Lambda responses of 32 KB or more (UTF-8 JSON) and takes the error branch.
 _MAX_LAMBDA_RESPONSE_BYTES = 32 * 1024
 # Amazon Connect's default text-to-speech voice until UpdateContactTextToSpeechVoice runs.
@@ -122,21 +127,36 @@ class _Step:
 
 
 def load_flow(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a flow file and check what Connect would reject before the first call.
+    """Read a flow file and check, for every action whether a call reaches it or not, what
+    Connect would reject or this interpreter could not run, before the first call.
 
-    Besides the version, start action and unique identifiers, every transition target must
-    exist: Connect refuses to save such a flow, so a typo should fail here, not mid-call.
+    Besides the version, start action and unique identifiers, every action's Type must be one
+    this interpreter runs, every transition target must exist (Connect refuses to save such a
+    flow, so a typo fails here, not mid-call) and a Lambda's time limit must be 1..8 seconds.
+    Every error names the file.
     """
+    where = os.fspath(path)
     try:
         with open(path, encoding="utf-8") as handle:
             flow = json.load(handle)
     except (OSError, json.JSONDecodeError) as exc:
-        raise FlowError(f"cannot read flow {os.fspath(path)!r}: {exc}") from exc
-    actions = _index_actions(flow)
-    for identifier, action in actions.items():
-        for target in _transition_targets(action):
-            if target not in actions:
-                raise FlowError(f"action {identifier!r} transitions to unknown action {target!r}")
+        raise FlowError(f"cannot read flow {where!r}: {exc}") from exc
+    try:
+        actions = _index_actions(flow)
+        for identifier, action in actions.items():
+            action_type = action.get("Type")
+            if action_type != "InvokeLambdaFunction" and action_type not in _HANDLERS:
+                raise FlowError(_unsupported(action))
+            if action_type == "InvokeLambdaFunction":
+                _time_limit(_parameters(action), identifier)
+            for target in _transition_targets(action):
+                if target not in actions:
+                    raise FlowError(
+                        f"action {identifier!r} ({action_type}) transitions to unknown action "
+                        f"{target!r}"
+                    )
+    except FlowError as exc:
+        raise FlowError(f"flow {where}: {exc}") from exc
     checked: dict[str, Any] = flow
     return checked
 
@@ -278,10 +298,13 @@ def _as_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-def _resolve(value: Any, state: _CallState) -> str:
+def _resolve(value: Any, state: _CallState, action: Mapping[str, Any]) -> str:
     """Substitute every reference in `value`; a reference to nothing becomes empty text."""
     if not isinstance(value, str):
-        raise FlowError(f"expected a string parameter, got {value!r}")
+        raise FlowError(
+            f"action {action['Identifier']!r} ({action.get('Type')}): expected a string "
+            f"parameter, got {value!r}"
+        )
 
     def substitute(match: re.Match[str]) -> str:
         namespace, key, system = match.group("namespace", "key", "system")
@@ -304,7 +327,7 @@ def _spoken_text(action: Mapping[str, Any], state: _CallState) -> str:
     parameters = _parameters(action)
     for key in ("Text", "SSML"):
         if key in parameters:
-            return _resolve(parameters[key], state)
+            return _resolve(parameters[key], state, action)
     raise FlowError(
         f"action {action['Identifier']!r} ({action['Type']}): only Text or SSML prompts "
         "can be played locally"
@@ -325,10 +348,16 @@ def _run_action(
         return _invoke_lambda(action, state, invoke_lambda, lambda_time_limit_override)
     handler = _HANDLERS.get(action_type) if isinstance(action_type, str) else None
     if handler is None:
-        raise FlowError(
-            f"unsupported action Type {action_type!r} (Identifier {action['Identifier']!r})"
-        )
+        raise FlowError(_unsupported(action))
     return handler(action, state)
+
+
+def _unsupported(action: Mapping[str, Any]) -> str:
+    return (
+        f"unsupported action Type {action.get('Type')!r} (Identifier "
+        f"{action['Identifier']!r}): the local runtime runs "
+        f"{', '.join(sorted([*_HANDLERS, 'InvokeLambdaFunction']))}"
+    )
 
 
 def _message_participant(action: dict[str, Any], state: _CallState) -> _Step:
@@ -369,7 +398,7 @@ def _update_attributes(action: dict[str, Any], state: _CallState) -> _Step:
     if not isinstance(attributes, dict):
         raise FlowError(f"action {action['Identifier']!r}: Attributes must be an object")
     # Resolve every value before writing any, as Connect sets them together.
-    resolved = {key: _resolve(value, state) for key, value in attributes.items()}
+    resolved = {key: _resolve(value, state, action) for key, value in attributes.items()}
     state.attributes.update(resolved)
     return _next_action(action)
 
@@ -414,7 +443,7 @@ def _first_matching_condition(action: Mapping[str, Any], value: str) -> _Step:
 
 
 def _compare(action: dict[str, Any], state: _CallState) -> _Step:
-    value = _resolve(_parameters(action).get("ComparisonValue"), state)
+    value = _resolve(_parameters(action).get("ComparisonValue"), state, action)
     return _first_matching_condition(action, value)
 
 
@@ -514,7 +543,8 @@ def _invoke_lambda(
         raise FlowError(f"action {identifier!r}: LambdaInvocationAttributes must be an object")
 
     event = _contact_flow_event(
-        state, {key: _resolve(value, state) for key, value in invocation_attributes.items()}
+        state,
+        {key: _resolve(value, state, action) for key, value in invocation_attributes.items()},
     )
     state.lambda_invocations += 1
     outcome = _call_with_time_limit(invoke_lambda, arn, event, time_limit, identifier)
@@ -529,7 +559,7 @@ def _invoke_lambda(
 
 
 def _time_limit(parameters: Mapping[str, Any], identifier: str) -> float:
-    raw = parameters.get("InvocationTimeLimitSeconds", str(_MAX_LAMBDA_SECONDS))
+    raw = parameters.get("InvocationTimeLimitSeconds", str(_DEFAULT_LAMBDA_SECONDS))
     try:
         seconds = int(raw)
     except (TypeError, ValueError) as exc:

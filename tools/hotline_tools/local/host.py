@@ -8,17 +8,18 @@ import base64
 import importlib.util
 import json
 import os
+import re
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl
 
 from hotline_tools.local.provision import ProvisionedFunction, Stack
 from hotline_tools.local.template import ACCOUNT, REGION
@@ -114,13 +115,20 @@ def http_api_event(
     route_key: str,
     path_parameters: dict[str, str],
     body: bytes = b"",
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
     query: str = "",
     source_ip: str = "127.0.0.1",
 ) -> dict[str, Any]:
-    """An API Gateway HTTP API (payload v2.0) event."""
+    """An API Gateway HTTP API (payload format 2.0) event. As API Gateway builds it: header
+    names in lower case, a repeated header's values joined with commas, the same for a
+    repeated query parameter, and the Cookie header(s) not among the headers but split into
+    `cookies`; a key with nothing to hold (no query, no cookies, no body) is left out."""
     now = datetime.now(UTC)
-    headers = {k.lower(): v for k, v in (headers or {}).items()}
+    pairs = headers.items() if isinstance(headers, Mapping) else headers or []
+    headers = _joined((name.lower(), value) for name, value in pairs)
+    cookie_header = headers.pop("cookie", "")
+    cookies = [c.strip() for c in re.split(r"[;,]", cookie_header) if c.strip()]
+    parameters = _joined(parse_qsl(query, keep_blank_values=True))
     try:
         text_body: str | None = body.decode("utf-8") if body else None
         encoded = False
@@ -139,7 +147,9 @@ def http_api_event(
         "routeKey": route_key,
         "rawPath": path,
         "rawQueryString": query,
+        **({"cookies": cookies} if cookies else {}),
         "headers": headers,
+        **({"queryStringParameters": parameters} if parameters else {}),
         "requestContext": {
             "accountId": ACCOUNT,
             "apiId": "local",
@@ -158,11 +168,15 @@ def http_api_event(
             "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
             "timeEpoch": int(now.timestamp() * 1000),
         },
-        "pathParameters": path_parameters,
+        **({"pathParameters": path_parameters} if path_parameters else {}),
         "isBase64Encoded": encoded,
         **({"body": text_body} if text_body is not None else {}),
     }
 
 
-def form(**fields: str) -> bytes:
-    return urlencode(fields).encode("ascii")
+def _joined(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Repeated names with their values joined by commas, in order, as API Gateway does."""
+    joined: dict[str, str] = {}
+    for name, value in pairs:
+        joined[name] = f"{joined[name]},{value}" if name in joined else value
+    return joined

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[3]
+from hotline_tools.local.template import ROOT
 
 
 class NotHealthy(RuntimeError):

@@ -1,16 +1,20 @@
 """Creates the template's resources in moto (bus, archive, tables, bucket, schedule group,
 queues, rules) and resolves every function's environment against them.
 
-moto delivers rule matches only to SQS, so each consumer's rule gets an SQS queue target here
-that the runtime drains into the handler, as Lambda's EventBridge integration would. The
-template's standalone rules are read the same way: a target that is one of the template's
-functions gets a queue drained into it; a CloudWatch Logs target (the event log on AWS) is
-what `/_local/events` stands for locally, so it needs no delivery; a target the runtime
-cannot deliver to is a TemplateError naming the rule, never a rule silently ignored.
+moto delivers rule matches only to SQS, so each rule target that is one of the template's
+functions gets an SQS queue here that the runtime drains into the handler, as Lambda's
+EventBridge integration would. The rules SAM generates for a function's EventBridgeRule events
+and the template's standalone rules go through the same code: a CloudWatch Logs target (the
+event log on AWS) is what `/_local/events` stands for locally, so it needs no delivery; what
+the function receives follows the target's Input or InputPath; a disabled rule delivers
+nothing; a target or property the runtime cannot honour is a TemplateError naming the rule,
+never a rule silently ignored.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +30,39 @@ from hotline_tools.local.template import (
 )
 
 # What a rule target may say besides Id and Arn without changing what a function receives.
+# RetryPolicy and DeadLetterConfig govern EventBridge's own delivery to Lambda, an asynchronous
+# invoke Lambda accepts at once; locally that hand-over cannot fail, so they have nothing to
+# act on. A handler that raises is Lambda's retries and OnFailure, which the engine emulates.
 _DELIVERY_ONLY = {"Id", "Arn", "RetryPolicy", "DeadLetterConfig"}
+_SHAPING = {"Input", "InputPath", "InputTransformer"}
+# InputPath: EventBridge's JSON dot notation, with array indices ($.detail.data, $.resources[0]).
+_PATH_STEP = re.compile(r"\.([A-Za-z0-9_\-/]+)|\[(\d+)\]")
+
+
+@dataclass(frozen=True)
+class TargetInput:
+    """What a rule target hands its function: the whole event, the part its InputPath names,
+    or the constant JSON of its Input."""
+
+    path: tuple[str | int, ...] = ()  # () is "$", the whole event
+    constant: str | None = None  # Input: JSON text that replaces the event
+
+    def shape(self, event: dict[str, Any]) -> Any:
+        if self.constant is not None:
+            return json.loads(self.constant)
+        node: Any = event
+        for step in self.path:
+            if isinstance(step, int):
+                found = isinstance(node, list) and step < len(node)
+            else:
+                found = isinstance(node, dict) and step in node
+            if not found:
+                return None  # a path the event lacks selects nothing: the handler gets null
+            node = node[step]
+        return node
+
+
+WHOLE_EVENT = TargetInput()
 
 
 @dataclass
@@ -34,7 +70,10 @@ class ProvisionedFunction:
     spec: FunctionSpec
     arn: str
     environment: dict[str, str]
-    target_queues: list[str] = field(default_factory=list)  # queue URLs fed by its rules
+    # Queue URLs fed by the rules that target it (one per target, in the order of its
+    # spec.rules, then the standalone rules'), and what each hands the handler.
+    target_queues: list[str] = field(default_factory=list)
+    target_inputs: dict[str, TargetInput] = field(default_factory=dict)
     dead_letter_queue: str | None = None  # queue URL of its OnFailure destination
 
 
@@ -121,7 +160,7 @@ def provision(template: Template, clients: Any) -> Stack:
             "Arn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}:*",
         }
     provisioned: dict[str, ProvisionedFunction] = {}
-    sqs, events = clients("sqs"), clients("events")
+    sqs = clients("sqs")
     for fn in functions:
         env = {
             k: "" if v is None else str(v)
@@ -133,26 +172,10 @@ def provision(template: Template, clients: Any) -> Stack:
             pf.dead_letter_queue = sqs.get_queue_url(QueueName=dlq_arn.rsplit(":", 1)[1])[
                 "QueueUrl"
             ]
-        for index, rule in enumerate(fn.rules):
-            bus = template.resolve(rule.bus_ref, refs)
-            queue_name = f"{stack}-{fn.logical_id}-target-{index}"[:80]
-            url = sqs.create_queue(QueueName=queue_name)["QueueUrl"]
-            events.put_rule(
-                Name=rule.name,
-                EventBusName=bus,
-                EventPattern=pattern_json(rule.pattern),
-                State="ENABLED",
-            )
-            events.put_targets(
-                Rule=rule.name,
-                EventBusName=bus,
-                Targets=[{"Id": "local-queue", "Arn": _queue_arn(queue_name)}],
-            )
-            pf.target_queues.append(url)
         provisioned[fn.logical_id] = pf
     result = Stack(template=template, refs=refs, functions=provisioned)
-    for standalone in template.event_rules():
-        _provision_rule(template, standalone, result, clients)
+    for rule in [*(r for fn in functions for r in fn.rules), *template.event_rules()]:
+        _provision_rule(template, rule, result, clients)
     return result
 
 
@@ -161,17 +184,55 @@ def _is_log_group(arn: str) -> bool:
     return len(parts) >= 7 and parts[2] == "logs" and parts[5] == "log-group"
 
 
+def _target_input(where: str, target: dict[str, Any]) -> TargetInput:
+    """What a function target's Input or InputPath hands the handler; anything else a target
+    may say that would change it is a TemplateError naming the rule and the property."""
+    unknown = sorted(set(target) - _DELIVERY_ONLY - _SHAPING)
+    if unknown:
+        raise TemplateError(
+            f"{where}: {', '.join(unknown)} on a function target is not emulated by the local "
+            "runtime"
+        )
+    shaping = sorted(set(target) & _SHAPING)
+    if len(shaping) > 1:  # EventBridge's PutTargets refuses this too
+        raise TemplateError(f"{where}: {' and '.join(shaping)} exclude each other")
+    if "InputTransformer" in target:
+        raise TemplateError(
+            f"{where}: InputTransformer on a function target is not emulated by the local "
+            "runtime (its handler would get a different event than on AWS); use InputPath or "
+            "Input"
+        )
+    if "Input" in target:
+        constant = target["Input"]
+        try:
+            json.loads(constant)
+        except (TypeError, ValueError) as exc:
+            raise TemplateError(f"{where}: Input must be JSON text: {exc}") from exc
+        return TargetInput(constant=constant)
+    if "InputPath" in target:
+        path = target["InputPath"]
+        steps = _PATH_STEP.findall(path[1:]) if isinstance(path, str) else []
+        rebuilt = "$" + "".join(f".{key}" if key else f"[{i}]" for key, i in steps)
+        if not isinstance(path, str) or rebuilt != path:
+            raise TemplateError(
+                f"{where}: InputPath {path!r} is not emulated by the local runtime (it takes "
+                "$, dot notation and array indices, as in $.detail or $.resources[0])"
+            )
+        return TargetInput(path=tuple(key or int(i) for key, i in steps))
+    return WHOLE_EVENT
+
+
 def _provision_rule(template: Template, rule: EventRule, stack: Stack, clients: Any) -> None:
-    """A standalone rule, with a queue for each target the runtime can deliver to."""
+    """A rule, with a queue for each target the runtime can deliver to."""
     sqs, events = clients("sqs"), clients("events")
     try:
         bus = template.resolve(rule.bus_ref, stack.refs)
         name = str(template.resolve(rule.name_ref, stack.refs))
     except TemplateError as exc:
-        raise TemplateError(f"{rule.logical_id} (AWS::Events::Rule): {exc}") from exc
-    deliveries: list[tuple[str, ProvisionedFunction]] = []  # (queue name, function)
+        raise TemplateError(f"{rule.where}: {exc}") from exc
+    deliveries: list[tuple[str, ProvisionedFunction, TargetInput]] = []
     for index, target in enumerate(rule.targets):
-        where = f"{rule.logical_id} (AWS::Events::Rule) target {target.get('Id', index)!r}"
+        where = rule.target_where(index, target)
         try:
             arn = str(template.resolve(target.get("Arn"), stack.refs))
         except TemplateError as exc:  # e.g. a Ref to a resource with no local meaning
@@ -182,14 +243,12 @@ def _provision_rule(template: Template, rule: EventRule, stack: Stack, clients: 
             # as the runtime contract says, whatever this rule's pattern or InputTransformer.
             continue
         if fn is not None:
-            reshaped = sorted(set(target) - _DELIVERY_ONLY)
-            if reshaped:
-                raise TemplateError(
-                    f"{where}: {', '.join(reshaped)} on a function target is not emulated by "
-                    "the local runtime (its handler would get a different event than on AWS)"
-                )
+            try:  # Input and InputPath may be written with intrinsics (!Sub)
+                given = {k: template.resolve(v, stack.refs) for k, v in target.items()}
+            except TemplateError as exc:
+                raise TemplateError(f"{where}: {exc}") from exc
             queue_name = f"{template.stack_name}-{rule.logical_id}-target-{index}"[:80]
-            deliveries.append((queue_name, fn))
+            deliveries.append((queue_name, fn, _target_input(where, given)))
         else:
             raise TemplateError(
                 f"{where}: the local runtime cannot deliver to {arn}; it honours targets that "
@@ -202,16 +261,22 @@ def _provision_rule(template: Template, rule: EventRule, stack: Stack, clients: 
         State="ENABLED" if rule.enabled else "DISABLED",
     )["RuleArn"]
     stack.refs[rule.logical_id] = {"Ref": name, "Arn": rule_arn}
-    if not rule.enabled or not deliveries:  # moto would deliver to a disabled rule's targets
+    # A disabled rule's queues exist (each function's queues stay one per target) but are
+    # never fed: moto would deliver to a disabled rule's targets.
+    for queue_name, fn, shaping in deliveries:
+        url = sqs.create_queue(QueueName=queue_name)["QueueUrl"]
+        fn.target_queues.append(url)
+        fn.target_inputs[url] = shaping
+    if not rule.enabled or not deliveries:
         return
-    for queue_name, fn in deliveries:
-        fn.target_queues.append(sqs.create_queue(QueueName=queue_name)["QueueUrl"])
+    # No InputPath or Input on the queue target: the queue keeps the whole event, the
+    # engine applies the target's own when it hands the event to the handler.
     events.put_targets(
         Rule=name,
         EventBusName=bus,
         Targets=[
             {"Id": f"local-{i}", "Arn": _queue_arn(queue_name)}
-            for i, (queue_name, _) in enumerate(deliveries)
+            for i, (queue_name, _, _) in enumerate(deliveries)
         ],
     )
 

@@ -3,15 +3,19 @@
 The template is the one source of truth for wiring: functions, handlers, environment, event
 rules and HTTP routes are read from it, and intrinsic functions are resolved against what was
 created here. A resource type with no local meaning is listed below and skipped on purpose;
-any other unknown type is an error, so new wiring is never silently ignored. Standalone
-`AWS::Events::Rule`s are wiring too: provisioning honours the ones it can (a CloudWatch Logs
-target is the local event log, a target that is one of the template's functions is drained
-into its handler) and refuses any other with a TemplateError naming the rule.
+any other unknown type is an error, so new wiring is never silently ignored. A function's
+EventBridgeRule events and the standalone `AWS::Events::Rule`s are read into one shape: the
+rule (pattern, bus, name, State) and its targets (with Input, InputPath, RetryPolicy...);
+provisioning honours what it can (a CloudWatch Logs target is the local event log, a target
+that is one of the template's functions is drained into its handler) and refuses anything else
+with a TemplateError naming the rule (and the function and event for SAM's). Parameter values
+are checked against the template's own constraints, as CloudFormation checks them.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +23,12 @@ from typing import Any
 
 import yaml
 
+# The project: template.yaml, the functions' code, contact_flow/ and the default directory.
+ROOT = Path(__file__).resolve().parents[3]
 REGION = "ap-northeast-1"
-ACCOUNT = "123456789012"  # moto's default account
+# The one account id of the local runtime: moto's default account, so the ARNs resolved here
+# are the ones moto creates and keys its backends by.
+ACCOUNT = "123456789012"
 
 # Types that matter on AWS but have nothing to emulate locally.
 NO_LOCAL_MEANING = {
@@ -44,6 +52,11 @@ NO_LOCAL_MEANING = {
 
 class TemplateError(ValueError):
     pass
+
+
+class ParameterError(TemplateError):
+    """A parameter value given to the runtime (not the template's default) that the
+    template's constraints refuse."""
 
 
 # libyaml's loader when PyYAML has it: the template (flows and schemas inlined) is large.
@@ -85,16 +98,23 @@ class HttpRoute:
         return re.compile(f"^{regex}$")
 
 
-@dataclass
-class Rule:
-    name: str
-    pattern: dict[str, Any]
-    bus_ref: Any
+# What SAM's EventBridgeRule event says about the rule it generates, and about its one target
+# (the function): provisioning reads the target's as it reads a standalone rule's targets.
+_SAM_RULE_PROPERTIES = {"Pattern", "EventBusName", "RuleName", "State", "Target"}
+_SAM_TARGET_PROPERTIES = {
+    "Input",
+    "InputPath",
+    "InputTransformer",
+    "RetryPolicy",
+    "DeadLetterConfig",
+}
 
 
 @dataclass
 class EventRule:
-    """A standalone AWS::Events::Rule, its properties unresolved."""
+    """An EventBridge rule, its properties unresolved: a standalone AWS::Events::Rule, or the
+    rule SAM generates for a function's EventBridgeRule event (one target: the function).
+    Both are provisioned by one code path; `where` names the rule in every error."""
 
     logical_id: str
     name_ref: Any  # the Name property (maybe an intrinsic), or a name made from the id
@@ -102,6 +122,13 @@ class EventRule:
     bus_ref: Any
     targets: list[dict[str, Any]]
     enabled: bool = True
+    where: str = ""
+    function_event: bool = False  # SAM's: its single target is the function itself
+
+    def target_where(self, index: int, target: dict[str, Any]) -> str:
+        if self.function_event:
+            return self.where
+        return f"{self.where} target {target.get('Id', index)!r}"
 
 
 @dataclass
@@ -111,7 +138,7 @@ class FunctionSpec:
     handler: str
     timeout: int
     raw_environment: dict[str, Any]
-    rules: list[Rule] = field(default_factory=list)
+    rules: list[EventRule] = field(default_factory=list)
     routes: list[HttpRoute] = field(default_factory=list)
     max_retries: int = 2
     on_failure: Any = None
@@ -147,6 +174,8 @@ class Template:
         }
 
     def _parameters(self, given: dict[str, str]) -> dict[str, str]:
+        """Every parameter's value, checked against the template's own constraints as
+        CloudFormation checks them, whether it was given or is the default."""
         declared = self.doc.get("Parameters", {})
         unknown = set(given) - set(declared)
         if unknown:
@@ -154,11 +183,18 @@ class Template:
         values = {}
         for name, spec in declared.items():
             if name in given:
-                values[name] = given[name]
+                values[name] = str(given[name])
             elif "Default" in spec:
                 values[name] = str(spec["Default"])
             else:
                 raise TemplateError(f"template parameter {name} has no default and no value")
+            problem = parameter_problem(spec, values[name])
+            if problem:
+                shown = "(hidden: NoEcho)" if _true(spec.get("NoEcho")) else repr(values[name])
+                hint = spec.get("ConstraintDescription")
+                hint = f" ({hint})" if hint else ""
+                error = ParameterError if name in given else TemplateError
+                raise error(f"template parameter {name}: {shown} {problem}{hint}")
         return values
 
     def active(self, logical_id: str) -> bool:
@@ -273,19 +309,41 @@ class Template:
             for event_name, event in props.get("Events", {}).items():
                 kind, eprops = event["Type"], event.get("Properties", {})
                 if kind == "EventBridgeRule":
-                    spec.rules.append(
-                        Rule(
-                            name=f"{self.stack_name}-{logical_id}-{event_name}"[:64],
-                            pattern=eprops["Pattern"],
-                            bus_ref=eprops.get("EventBusName", "default"),
-                        )
-                    )
+                    spec.rules.append(self._function_event_rule(logical_id, event_name, eprops))
                 elif kind == "HttpApi":
                     spec.routes.append(HttpRoute(eprops["Method"].upper(), eprops["Path"]))
                 else:
                     raise TemplateError(f"{logical_id}: event type {kind} is not emulated locally")
             specs.append(spec)
         return specs
+
+    def _function_event_rule(
+        self, logical_id: str, event_name: str, props: dict[str, Any]
+    ) -> EventRule:
+        """The rule and target SAM generates for a function's EventBridgeRule event, in the
+        shape of a standalone rule, so that one code path provisions both."""
+        where = f"{logical_id} event {event_name} (EventBridgeRule)"
+        unknown = sorted(set(props) - _SAM_RULE_PROPERTIES - _SAM_TARGET_PROPERTIES)
+        if unknown:
+            raise TemplateError(
+                f"{where}: property {', '.join(unknown)} is not emulated by the local runtime"
+            )
+        pattern = props.get("Pattern")
+        if not isinstance(pattern, dict) or not pattern:
+            raise TemplateError(f"{where}: the local runtime needs a Pattern")
+        target_id = (props.get("Target") or {}).get("Id") or f"{logical_id}{event_name}LambdaTarget"
+        target = {"Id": target_id, "Arn": {"Fn::GetAtt": [logical_id, "Arn"]}}
+        target.update({key: props[key] for key in sorted(_SAM_TARGET_PROPERTIES) if key in props})
+        return EventRule(
+            logical_id=f"{logical_id}{event_name}",  # the logical id SAM gives the rule
+            name_ref=props.get("RuleName") or f"{self.stack_name}-{logical_id}-{event_name}"[:64],
+            pattern=pattern,
+            bus_ref=props.get("EventBusName", "default"),
+            targets=[target],
+            enabled=_enabled(where, props),
+            where=where,
+            function_event=True,
+        )
 
     def event_rules(self) -> list[EventRule]:
         """The active standalone AWS::Events::Rule resources. A rule the local runtime cannot
@@ -307,9 +365,6 @@ class Template:
             targets = props.get("Targets")
             if not isinstance(targets, list) or not targets:
                 raise TemplateError(f"{where}: a rule without Targets does nothing locally")
-            state = str(props.get("State", "ENABLED")).upper()
-            if state not in ("ENABLED", "DISABLED"):
-                raise TemplateError(f"{where}: State {state} is not emulated by the local runtime")
             rules.append(
                 EventRule(
                     logical_id=logical_id,
@@ -317,7 +372,8 @@ class Template:
                     pattern=pattern,
                     bus_ref=props.get("EventBusName", "default"),
                     targets=targets,
-                    enabled=state == "ENABLED",
+                    enabled=_enabled(where, props),
+                    where=where,
                 )
             )
         return rules
@@ -329,3 +385,53 @@ class Template:
 
 def pattern_json(pattern: dict[str, Any]) -> str:
     return json.dumps(pattern)
+
+
+def _enabled(where: str, props: dict[str, Any]) -> bool:
+    state = str(props.get("State", "ENABLED")).upper()
+    if state not in ("ENABLED", "DISABLED"):
+        raise TemplateError(f"{where}: State {state} is not emulated by the local runtime")
+    return state == "ENABLED"
+
+
+def _true(value: Any) -> bool:
+    return str(value).lower() == "true"
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def parameter_problem(spec: dict[str, Any], value: str) -> str | None:
+    """What is wrong with `value` for a parameter declared as `spec` (its Type, AllowedValues,
+    AllowedPattern, MinLength/MaxLength, MinValue/MaxValue), or None when nothing is."""
+    if spec.get("Type", "String") == "Number":
+        number = _number(value)
+        if number is None:
+            return "is not a number (Type: Number)"
+        allowed = [_number(v) for v in spec.get("AllowedValues", [])]
+        if "AllowedValues" in spec and number not in allowed:
+            return f"is not one of its AllowedValues {_listed(spec['AllowedValues'])}"
+        if "MinValue" in spec and number < float(spec["MinValue"]):
+            return f"is below its MinValue {spec['MinValue']}"
+        if "MaxValue" in spec and number > float(spec["MaxValue"]):
+            return f"is above its MaxValue {spec['MaxValue']}"
+        return None
+    if "AllowedValues" in spec and value not in [str(v) for v in spec["AllowedValues"]]:
+        return f"is not one of its AllowedValues {_listed(spec['AllowedValues'])}"
+    # CloudFormation matches the whole value against the pattern.
+    if "AllowedPattern" in spec and not re.fullmatch(str(spec["AllowedPattern"]), value):
+        return f"does not match its AllowedPattern {spec['AllowedPattern']}"
+    if "MinLength" in spec and len(value) < int(spec["MinLength"]):
+        return f"is shorter than its MinLength {spec['MinLength']}"
+    if "MaxLength" in spec and len(value) > int(spec["MaxLength"]):
+        return f"is longer than its MaxLength {spec['MaxLength']}"
+    return None
+
+
+def _listed(values: list[Any]) -> str:
+    return "[" + ", ".join(str(v) for v in values) + "]"

@@ -48,6 +48,18 @@ def local():
 
 
 @pytest.fixture
+def server():
+    """The local runtime serving HTTP on a free port of 127.0.0.1 (`server.url`)."""
+    from hotline_tools.local.server import LocalServer
+
+    running = LocalServer(port=0).start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
 def hook():
     """Installs botocore event hooks (`hook(client, "before-call.events.PutEvents", fn)`),
     removed again when the test ends: fault injection at the botocore level."""

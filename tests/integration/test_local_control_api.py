@@ -7,7 +7,6 @@ from __future__ import annotations
 import copy
 import http.client
 import json
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,15 +16,6 @@ from hotline_tools.local.server import LocalServer
 from tests.conftest import load_event
 
 TAKUMI = "+819011112222"
-
-
-@pytest.fixture
-def server() -> Iterator[LocalServer]:
-    local = LocalServer(port=0).start()
-    try:
-        yield local
-    finally:
-        local.stop()
 
 
 def request(

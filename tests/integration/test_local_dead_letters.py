@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -18,15 +17,6 @@ from hotline_core.ports import PublishFailed
 from hotline_tools.local.server import LocalServer
 
 TAKUMI, MIZUKI = "+819011112222", "+817033334444"
-
-
-@pytest.fixture
-def server() -> Iterator[LocalServer]:
-    local = LocalServer(port=0).start()
-    try:
-        yield local
-    finally:
-        local.stop()
 
 
 def fetch(server: LocalServer, path: str, body: Any = None) -> Any:

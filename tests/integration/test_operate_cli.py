@@ -396,13 +396,6 @@ def test_the_progress_display_follows_the_share_of_the_window_replayed(
 
 
 # --- the local runtime -------------------------------------------------------------------
-@pytest.fixture
-def server() -> Iterator[LocalServer]:
-    local = LocalServer(port=0).start()
-    try:
-        yield local
-    finally:
-        local.stop()
 
 
 def call(server: LocalServer, caller: str = TAKUMI) -> str:

@@ -27,9 +27,25 @@ from benchmarks.common import FAKE_AWS, ROOT, median, percentile, table
 FORM = "application/x-www-form-urlencoded"
 
 
-RETRIES = {"count": 0}
+class _Retries:
+    """Connection resets the client threads retried; counted under a lock (up to 200 threads
+    add to it at once)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def add(self) -> None:
+        with self._lock:
+            self.count += 1
 
 
+RETRIES = _Retries()
+
+
+# Not `hotline_tools.local_client.call_local`: that client speaks JSON only (this one also
+# GETs the answer page and POSTs its form) and turns every connection failure into one
+# "no local hotline" error without retrying, where a 200-thread burst needs a reset retried.
 def _request(url: str, method: str = "GET", body: bytes | None = None, ctype: str = "") -> Any:
     """One request; a connection reset before any answer (the server's listen queue
     overflowing under a burst) is retried and counted, as a browser would retry."""
@@ -39,7 +55,7 @@ def _request(url: str, method: str = "GET", body: bytes | None = None, ctype: st
         except (ConnectionResetError, ConnectionRefusedError, urllib.error.URLError) as exc:
             if isinstance(exc, urllib.error.HTTPError) or attempt == 7:
                 raise
-            RETRIES["count"] += 1
+            RETRIES.add()
             time.sleep(0.05 * (attempt + 1))
     raise AssertionError("unreachable")
 
@@ -204,23 +220,10 @@ def child(conversations: int, concurrency: int, out: Path) -> None:
                     "peak": _vm("VmHWM"),
                 },
                 "engine_errors": errors[:5],
-                "retries": RETRIES["count"],
+                "retries": RETRIES.count,
             }
         )
     )
-
-
-def _time_to_healthy(runs: int) -> dict[str, Any]:
-    from hotline_tools.local.process import NotHealthy, local_process
-
-    figures, problems = [], []
-    for _ in range(runs):
-        try:
-            with local_process() as running:
-                figures.append(running.seconds_to_healthy)
-        except NotHealthy as exc:
-            problems.append(str(exc))
-    return {"runs": figures, "median": median(figures), "problems": problems}
 
 
 def measure(conversations: int = 200, concurrency: int = 200, healthy_runs: int = 3) -> dict:
@@ -250,7 +253,9 @@ def measure(conversations: int = 200, concurrency: int = 200, healthy_runs: int 
         )
         load = json.loads(out.read_text())
         load["seconds"] = time.perf_counter() - started
-    load["healthy"] = _time_to_healthy(healthy_runs)
+    from scripts.time_to_healthy import measure as time_to_healthy
+
+    load["healthy"] = time_to_healthy(healthy_runs)
     return load
 
 
@@ -346,7 +351,7 @@ def render(r: dict[str, Any]) -> str:
             "threads and their buffers included).",
             "",
             f"**Time to healthy**: `hotline local` started as a subprocess on a free port until "
-            f"`GET /_local/health` answers 200 (`scripts/time_to_healthy.py`'s `one_run`): "
+            f"`GET /_local/health` answers 200 (`scripts/time_to_healthy.py`'s `measure`): "
             f"{healthy}.",
             "",
         ]

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, ClassVar, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from hotline_core.directory import Person
 from hotline_core.phone import E164_PATTERN
+
+if TYPE_CHECKING:
+    from hotline_core.directory import Person
 
 SOURCE = "hotline"
 SCHEMA_VERSION = "1"

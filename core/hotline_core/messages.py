@@ -6,7 +6,10 @@ once split, and every segment is paid for. `sms_segments` counts them with the r
 
 from __future__ import annotations
 
-from hotline_core.directory import Lang
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hotline_core.directory import Lang
 
 _TEXTS: dict[str, dict[Lang, str]] = {
     "invite": {

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from html import escape
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from hotline_core.directory import Lang
+if TYPE_CHECKING:
+    from hotline_core.directory import Lang
 from hotline_core.requests import CallRequest, Reason, Status
 
 SECURITY_HEADERS = {

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from hotline_core.directory import Lang
-from hotline_core.events import EventData
-from hotline_core.requests import CallRequest, Creation, Link, Transition
+if TYPE_CHECKING:
+    from hotline_core.directory import Lang
+    from hotline_core.events import EventData
+    from hotline_core.requests import CallRequest, Creation, Link, Transition
 
 
 class RequestStore(Protocol):

@@ -7,11 +7,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from hotline_core import messages
-from hotline_core.benefits import FAILURE_WINDOW, LOCKOUT, MAX_WRONG_PINS, AttemptGuard
-from hotline_core.directory import Circle, Directory, Person
 from hotline_core.events import (
     Accepted,
     CallRequested,
@@ -20,8 +18,6 @@ from hotline_core.events import (
     Party,
     TimedOut,
 )
-from hotline_core.pages import Page, answer_page, error_page
-from hotline_core.pins import check_proof, is_pin_shaped, pin_proof, verify_pin
 from hotline_core.ports import (
     AnswerTimer,
     EventPublisher,
@@ -30,7 +26,6 @@ from hotline_core.ports import (
     PublishFailed,
     RequestStore,
 )
-from hotline_core.quiet import spoken_time, zone
 from hotline_core.requests import (
     CallRequest,
     CreateOutcome,
@@ -45,6 +40,13 @@ from hotline_core.requests import (
     token_of,
 )
 
+if TYPE_CHECKING:
+    from hotline_core.benefits import AttemptGuard
+    from hotline_core.directory import Circle, Directory, Person
+    from hotline_core.pages import Page
+
+# pages, PINs, the lockout and quiet hours are imported where they are used: a consumer
+# imports this module for one function and should not load them on its cold start.
 Step = Literal["done", "pin", "choose"]
 MAX_PIN_TRIES = 3  # PIN entries per call; the per-phone lockout spans calls
 MAX_CHOICE_TRIES = 2  # a wrong or missing digit is asked again once, then goodbye
@@ -177,6 +179,9 @@ def _check_pin(
 ) -> CallAnswer | str:
     """The call's PIN proof when the PIN is (or was, earlier in this call) right; otherwise
     what to say: ask for it, ask again, locked, goodbye. The PIN is never logged."""
+    from hotline_core.benefits import FAILURE_WINDOW, LOCKOUT, MAX_WRONG_PINS
+    from hotline_core.pins import check_proof, is_pin_shaped, pin_proof, verify_pin
+
     if check_proof(call.pin_proof, pin_hash, contact_id=request_id, phone=caller.phone):
         return call.pin_proof
     if call.asked != "pin":
@@ -243,6 +248,8 @@ def _ask(
             matched = _match(caller, theirs, store, bus, now)
             if matched is not None:
                 return matched
+        from hotline_core.quiet import spoken_time, zone
+
         until = spoken_time(quiet_until.astimezone(zone(caller.timezone)), caller.lang)
         return _say(caller, "prompt_quiet", "quiet", receiver=receiver.name, until=until)
     answer = _say(caller, "prompt_asking", "asked", receiver=receiver.name)
@@ -316,6 +323,8 @@ def _match(
 
 
 def show_answer_page(*, token: str | None, store: RequestStore, now: datetime) -> Page:
+    from hotline_core.pages import Page, answer_page
+
     found = _find(token, store, now)
     if isinstance(found, Page):
         return found
@@ -330,6 +339,8 @@ def answer(
     bus: EventPublisher,
     now: datetime,
 ) -> Page:
+    from hotline_core.pages import Page, answer_page, error_page
+
     if answer not in ("yes", "no"):
         # Read the request only to say it in the receiver's language.
         found = _find(token, store, now)
@@ -390,6 +401,8 @@ def announce(request: CallRequest, bus: EventPublisher) -> None:
 
 
 def _find(token: str | None, store: RequestStore, now: datetime) -> CallRequest | Page:
+    from hotline_core.pages import error_page
+
     if not token or not looks_like_token(token):
         return error_page(404, "not_found")
     try:

@@ -13,7 +13,9 @@ if TYPE_CHECKING:
 
 _TEXTS: dict[str, dict[Lang, str]] = {
     "invite": {
-        "ja": "{caller}さんが話したいそうです。話せるならタップ: {link}",
+        # No "tap if you can": the page's two buttons say it, and every character counts
+        # (UCS-2: a 13-character name still fits one segment with a short link).
+        "ja": "{caller}さんが話したいそうです。{link}",
         "en": "{caller} wants to talk. If you can, tap: {link}",
     },
     "accepted": {

@@ -51,7 +51,7 @@ def requests_in(local):
 
 
 def invites(local, to=None):
-    return [m for m in local.sms(to) if "話したいそうです。話せるならタップ" in m["body"]]
+    return [m for m in local.sms(to) if "さんが話したいそうです。http" in m["body"]]
 
 
 def tokyo_now() -> datetime:
@@ -159,7 +159,7 @@ def test_a_mutual_call_texts_both_the_others_number_and_sends_no_new_invitation(
     local.advance(300)
     assert len(local.sms()) == 3
     # Mizuki's invitation now says Takumi will call her, and a tap on it changes nothing.
-    path = "/" + invites(local)[0]["body"].split("タップ: ")[1].split("/", 3)[3]
+    path = "/" + invites(local)[0]["body"].split("。", 1)[1].split("/", 3)[3]
     page = local.http("GET", path)
     assert "タクミさんもあなたに電話しました。タクミさんから電話が来ます。" in page.body.decode()
     assert "<form" not in page.body.decode()
@@ -189,7 +189,7 @@ def test_a_repeat_call_hears_still_waiting_and_sends_no_second_invitation(hotlin
 def test_after_the_answer_the_same_pair_can_ask_again(hotline_with):
     local = hotline_with(FAMILY[:2])
     local.call(TAKUMI)
-    link = invites(local)[0]["body"].split("タップ: ")[1]
+    link = invites(local)[0]["body"].split("。", 1)[1]
     local.http(
         "POST",
         "/" + link.split("/", 3)[3],

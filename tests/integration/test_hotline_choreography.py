@@ -57,7 +57,7 @@ def test_registered_call_creates_inquiry_publishes_once_and_invites(local):
     assert answer["contact_id"] not in data["link"]
     [invite] = local.sms()
     assert invite["to"] == MIZUKI
-    assert invite["body"] == f"タクミさんが話したいそうです。話せるならタップ: {data['link']}"
+    assert invite["body"] == f"タクミさんが話したいそうです。{data['link']}"
 
 
 def test_answer_timer_is_a_one_shot_rounded_up_and_deleted_after_completion(local):

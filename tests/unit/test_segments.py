@@ -178,7 +178,7 @@ def test_every_text_to_a_caller_is_one_segment(key, values, lang):
     assert sms_segments(body) == 1, body
 
 
-def test_the_japanese_invitation_fits_one_segment_with_a_short_domain_up_to_a_3_unit_name():
+def test_the_japanese_invitation_fits_one_segment_with_a_short_domain_up_to_a_13_unit_name():
     link = "https://h.example.jp/a/hgTxPk_xhPAsPPlzOc0sYQ"
-    assert sms_segments(text("invite", "ja", caller="タクミ", link=link)) == 1
-    assert sms_segments(text("invite", "ja", caller="タクミコ", link=link)) == 2
+    assert sms_segments(text("invite", "ja", caller="タ" * 13, link=link)) == 1
+    assert sms_segments(text("invite", "ja", caller="タ" * 14, link=link)) == 2

@@ -276,8 +276,9 @@ def render(r: dict[str, Any]) -> str:
         ),
         "",
         f"So the Japanese invitation fits **1 segment with a short domain only for a caller "
-        f"name of at most {h['ja_name_max_short']} characters** (タクミ is 3; a 4-character "
-        f"name makes it 2), and 2 segments with the default link for a name of up to "
+        f"name of at most {h['ja_name_max_short']} characters** (タクミ is 3; one of "
+        f"{h['ja_name_max_short'] + 1} makes it 2), and 2 segments with the default link for a "
+        "name of up to "
         f"{h['ja_name_max_default']}. A Japanese name in an English text makes the whole text "
         "UCS-2, so the English figures hold for names in the Latin alphabet only.",
         "",

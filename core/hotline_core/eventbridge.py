@@ -1,8 +1,10 @@
 """The EventBridge event as EventBridge delivers it to a Lambda target.
 
-Our own model, not Powertools' parser models: importing `aws_lambda_powertools.utilities.
-parser.models` loads every AWS event model (about 170 ms at cold start) for the one we use.
-It is as strict as the Powertools one: `account` and the other envelope fields are required.
+Our own model, not Powertools' parser: older Powertools loaded every AWS event model with it
+(about 170 ms at cold start); 3.37 loads them on first use, and the parser with its
+EventBridge model costs ~3-6 ms (BENCHMARKS.md, section 4), so this is now a small saving,
+kept because it is as strict as the Powertools one (`account` and the other envelope fields
+are required) and states exactly what the consumers rely on.
 """
 
 from __future__ import annotations

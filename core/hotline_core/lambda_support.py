@@ -90,7 +90,11 @@ FINISH_SECONDS = 0.5  # after the last call: the log lines and the metrics flush
 RELEASE_RESERVE = CLAIM_RETRIES.worst_case + FINISH_SECONDS
 
 
-_session: Any = None
+@functools.cache
+def _session() -> Any:
+    """One botocore session for all clients (its parsed models, credentials, endpoints), as
+    boto3's default session would be."""
+    return botocore.session.get_session()
 
 
 @functools.cache
@@ -99,17 +103,19 @@ def client(service: str, purpose: str = "") -> Any:
     timeouts and one botocore attempt (`CLIENT_LIMITS`); the others keep botocore's defaults.
 
     Made with botocore, not boto3: a boto3 client is this same botocore client, and importing
-    boto3 (its resource layer, s3transfer) costs every cold start ~15 ms for nothing here.
-    The clients share one botocore session (its parsed models, credentials, endpoints), as
-    boto3's default session would; a new one after `client.cache_clear()`, so that clients
-    made after it take up botocore handlers registered since (moto's, a call counter's)."""
-    global _session
-    if _session is None or client.cache_info().currsize == 0:
-        _session = botocore.session.get_session()
+    boto3 (its resource layer, s3transfer) costs every cold start ~15 ms for nothing here."""
     limits = CLIENT_LIMITS.get((service, purpose))
     if limits is None:
-        return _session.create_client(service)
-    return _session.create_client(service, config=limits.config())
+        return _session().create_client(service)
+    return _session().create_client(service, config=limits.config())
+
+
+def forget_clients() -> None:
+    """Drop the session and its clients, so those made next take up botocore handlers
+    registered since (moto's, a call counter's): the local runtime calls this inside its
+    mock."""
+    client.cache_clear()
+    _session.cache_clear()
 
 
 def count(name: str) -> None:

@@ -22,7 +22,7 @@ import boto3
 from moto import mock_aws
 
 from hotline_core import clock as core_clock
-from hotline_core.lambda_support import client as lambda_client
+from hotline_core.lambda_support import forget_clients
 from hotline_tools.local.flow import Contact, FlowResult, load_flow, run_flow
 from hotline_tools.local.host import FunctionHost, eventbridge_event, http_api_event
 from hotline_tools.local.provision import WHOLE_EVENT, Stack, provision
@@ -159,7 +159,7 @@ class LocalHotline:
     # --- lifecycle ---------------------------------------------------------------------
     def start(self) -> LocalHotline:
         self._mock.start()
-        lambda_client.cache_clear()  # clients must be created inside the mock
+        forget_clients()  # clients must be created inside the mock
         core_clock.use(self.clock.now)
         try:
             self.stack = provision(self.template, self.client)
@@ -173,7 +173,7 @@ class LocalHotline:
         except BaseException:
             # Nothing half-started stays behind: the mock would patch boto3 for the process.
             core_clock.use(None)
-            lambda_client.cache_clear()
+            forget_clients()
             self._clients.clear()
             self._mock.stop()
             raise
@@ -197,7 +197,7 @@ class LocalHotline:
         if self._ticker:
             self._ticker.join(timeout=5)
         core_clock.use(None)
-        lambda_client.cache_clear()
+        forget_clients()
         self._mock.stop()
 
     def client(self, service: str) -> Any:

@@ -15,9 +15,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError, ConnectionClosedError, ReadTimeoutError
+from botocore.exceptions import BotoCoreError, ClientError
 
-from hotline_core.adapters.retry import Limits, Retrier, RetryPolicy, transient_or_unanswered
+from hotline_core.adapters.retry import (
+    Limits,
+    Retrier,
+    RetryPolicy,
+    transient_or_unanswered,
+    unanswered,
+)
 from hotline_core.events import SOURCE, EventData, envelope
 from hotline_core.ports import PublishFailed
 
@@ -93,10 +99,9 @@ class EventBridgePublisher:
                 f"{data.detail_type} not accepted by {self._bus}: {exc}", maybe_published=False
             ) from exc
         except (ClientError, BotoCoreError, TimeoutError) as exc:
-            unanswered = isinstance(exc, ReadTimeoutError | ConnectionClosedError)
             raise PublishFailed(
                 f"{data.detail_type} not sent to {self._bus}: {type(exc).__name__}",
-                maybe_published=unanswered,
+                maybe_published=unanswered(exc),
             ) from exc
 
     def _put(self, entry: dict[str, Any]) -> None:

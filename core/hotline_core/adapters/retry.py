@@ -59,9 +59,14 @@ def transient(error: BaseException) -> bool:
     return isinstance(error, ConnectTimeoutError | EndpointConnectionError)
 
 
+def unanswered(error: BaseException) -> bool:
+    """The request was sent but no answer came: it may or may not have taken effect."""
+    return isinstance(error, ReadTimeoutError | ConnectionClosedError)
+
+
 def transient_or_unanswered(error: BaseException) -> bool:
     """For idempotent calls only: also a request that was sent but not answered in time."""
-    return transient(error) or isinstance(error, ReadTimeoutError | ConnectionClosedError)
+    return transient(error) or unanswered(error)
 
 
 @dataclass(frozen=True)

@@ -226,6 +226,10 @@ app.command()(replay)
 app.add_typer(events_app, name="events")
 app.add_typer(directory_app, name="directory")
 
+from hotline_tools.dead_letters import dead_letters_app  # noqa: E402
+
+app.add_typer(dead_letters_app, name="dead-letters")
+
 
 def main() -> None:  # pragma: no cover - `python -m hotline_tools.cli`
     app()

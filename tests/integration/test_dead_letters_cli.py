@@ -1,0 +1,712 @@
+"""`hotline dead-letters list` and `hotline dead-letters redrive [--all | ID]`.
+
+With --stack, AWS is moto: a tiny plain CloudFormation stack holding three of the real
+stack's dead-letter queues (named by the same logical ids) and two functions, so the CLI finds
+them through list_stack_resources exactly as against a deployment. moto's Lambda invoke needs
+Docker, so `lambda` is a recording fake installed where the module makes its clients.
+With --local, a small HTTP server on 127.0.0.1 plays the local runtime's dead-letter contract
+(GET /_local/dead-letters, POST /_local/dead-letters/redrive).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError, NoRegionError
+from moto import mock_aws
+from rich.console import Console
+from typer.testing import CliRunner
+
+from hotline_tools import dead_letters
+from hotline_tools.cli import app
+from tests.conftest import load_event
+
+STACK = "hotline-test"
+TAKUMI, MIZUKI, LINE = "+819011112222", "+817033334444", "+815012340001"
+PHONES = (TAKUMI, MIZUKI, LINE)
+REQUEST_ID = "b6f2c1c4-3d5e-4f6a-8b7c-9d0e1f2a3b4c"
+runner = CliRunner()
+
+ROLE = {
+    "Type": "AWS::IAM::Role",
+    "Properties": {
+        "AssumeRolePolicyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "lambda.amazonaws.com"},
+                    "Action": "sts:AssumeRole",
+                }
+            ],
+        }
+    },
+}
+
+
+def function(handler: str) -> dict[str, Any]:
+    return {
+        "Type": "AWS::Lambda::Function",
+        "Properties": {
+            "Runtime": "python3.13",
+            "Handler": handler,
+            "Role": {"Fn::GetAtt": ["Role", "Arn"]},
+            "Code": {"ZipFile": "def handler(event, context): pass"},
+        },
+    }
+
+
+STACK_TEMPLATE = {
+    "Resources": {
+        "ConsumerDeadLetterQueue": {"Type": "AWS::SQS::Queue"},
+        "TimerDeadLetterQueue": {"Type": "AWS::SQS::Queue"},
+        # SAM generates one per rule target with DeadLetterConfig Type SQS.
+        "InviteReceiverFunctionCallRequestedQueue": {"Type": "AWS::SQS::Queue"},
+        "Role": ROLE,
+        "InviteReceiverFunction": function("invite_receiver.handler"),
+        "AnswerTimerFunction": function("answer_timer.handler"),
+    }
+}
+
+
+class Stack:
+    """The deployed test stack: queue URLs and function ARNs by logical id."""
+
+    def __init__(self) -> None:
+        cfn = boto3.client("cloudformation")
+        cfn.create_stack(StackName=STACK, TemplateBody=json.dumps(STACK_TEMPLATE))
+        resources = cfn.list_stack_resources(StackName=STACK)["StackResourceSummaries"]
+        physical = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in resources}
+        self.queues = {k: v for k, v in physical.items() if k.endswith("Queue")}
+        lam = boto3.client("lambda")
+        self.functions = {
+            k: lam.get_function(FunctionName=physical[k])["Configuration"]["FunctionArn"]
+            for k in ("InviteReceiverFunction", "AnswerTimerFunction")
+        }
+        self.sqs = boto3.client("sqs")
+
+    def on_failure(
+        self,
+        queue: str,
+        fn: str,
+        payload: dict[str, Any],
+        error: tuple[str, str],
+        failed_at: datetime,
+    ) -> str:
+        """Lambda's OnFailure record after the retries of an asynchronous invocation."""
+        record = {
+            "version": "1.0",
+            "timestamp": failed_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "requestContext": {
+                "requestId": "e4b46cbf-b738-xmpl-8880-a18cdf61200e",
+                "functionArn": self.functions[fn] + ":$LATEST",
+                "condition": "RetriesExhausted",
+                "approximateInvokeCount": 3,
+            },
+            "requestPayload": payload,
+            "responseContext": {"statusCode": 200, "executedVersion": "$LATEST"},
+            "responsePayload": {"errorType": error[0], "errorMessage": error[1]},
+        }
+        return self.send(queue, json.dumps(record))
+
+    def rule_dead_letter(self, queue: str, fn: str, event: dict[str, Any]) -> str:
+        """EventBridge could not deliver `event` to the rule's target: the event itself, with
+        the RULE_ARN / TARGET_ARN / ERROR_CODE / ERROR_MESSAGE attributes."""
+        attributes = {
+            "RULE_ARN": "arn:aws:events:ap-northeast-1:123456789012:rule/hotline-bus/invite",
+            "TARGET_ARN": self.functions[fn],
+            "ERROR_CODE": "NO_PERMISSIONS",
+            "ERROR_MESSAGE": "Not authorized to invoke the function",
+        }
+        return self.send(
+            queue,
+            json.dumps(event),
+            {k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
+        )
+
+    def send(self, queue: str, body: str, attributes: dict[str, Any] | None = None) -> str:
+        return self.sqs.send_message(
+            QueueUrl=self.queues[queue], MessageBody=body, MessageAttributes=attributes or {}
+        )["MessageId"]
+
+    def waiting(self) -> dict[str, list[str]]:
+        """MessageId of every message each queue holds (visible ones, then shown again)."""
+        found: dict[str, list[str]] = {}
+        for name, url in self.queues.items():
+            got = self.sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0
+            ).get("Messages", [])
+            found[name] = sorted(m["MessageId"] for m in got)
+        return found
+
+
+class FakeLambda:
+    """Records every invoke; `failing` makes each invoke raise it instead."""
+
+    def __init__(self) -> None:
+        self.invoked: list[dict[str, Any]] = []
+        self.failing: Exception | None = None
+
+    def invoke(self, **kwargs: Any) -> dict[str, Any]:
+        if self.failing is not None:
+            raise self.failing
+        self.invoked.append(kwargs)
+        return {"StatusCode": 202}
+
+    def calls(self) -> list[tuple[str, str, Any]]:
+        return [
+            (c["FunctionName"], c["InvocationType"], json.loads(c["Payload"])) for c in self.invoked
+        ]
+
+
+@pytest.fixture(autouse=True)
+def quick_and_wide(monkeypatch: pytest.MonkeyPatch) -> None:
+    # moto waits out a long poll on an empty queue; real SQS keeps WAIT_SECONDS.
+    monkeypatch.setattr(dead_letters, "WAIT_SECONDS", 0)
+    # Wide enough that no cell is folded: what a phone number would look like is checked
+    # on whole cells.
+    monkeypatch.setattr(dead_letters, "console", Console(width=250))
+
+
+@pytest.fixture
+def stack() -> Iterator[Stack]:
+    with mock_aws():
+        yield Stack()
+
+
+@pytest.fixture
+def lam(monkeypatch: pytest.MonkeyPatch) -> FakeLambda:
+    fake = FakeLambda()
+    real = dead_letters.aws
+    monkeypatch.setattr(
+        dead_letters, "aws", lambda service: fake if service == "lambda" else real(service)
+    )
+    return fake
+
+
+class _Any:
+    def __eq__(self, other: object) -> bool:
+        return True
+
+
+ANY = _Any()  # a cell checked on its own
+
+
+def denied(operation: str) -> ClientError:
+    error = {"Code": "AccessDenied", "Message": "not allowed [bold]here"}
+    return ClientError({"Error": error}, operation)
+
+
+def ago(**kwargs: float) -> datetime:
+    return datetime.now(UTC) - timedelta(**kwargs)
+
+
+def rows(output: str) -> list[list[str]]:
+    """The table's body rows, as lists of cells."""
+    return [
+        [cell.strip() for cell in line.strip().strip("│").split("│")]
+        for line in output.splitlines()
+        if line.strip().startswith("│")
+    ]
+
+
+def assert_no_phone(output: str) -> None:
+    for phone in PHONES:
+        assert phone not in output
+        assert phone[3:] not in output  # nor its national digits
+    assert not re.search(r"[0-9]{7,}", re.sub(r"[0-9a-f]{8}-[0-9a-f-]{27}", "", output))
+
+
+def timer_failure(stack: Stack, failed_at: datetime) -> str:
+    return stack.on_failure(
+        "TimerDeadLetterQueue",
+        "AnswerTimerFunction",
+        load_event("scheduler-answer-timer.json"),
+        ("PublishFailed", "TimedOut not accepted: bus down"),
+        failed_at,
+    )
+
+
+def invite_failure(stack: Stack, failed_at: datetime) -> str:
+    return stack.on_failure(
+        "ConsumerDeadLetterQueue",
+        "InviteReceiverFunction",
+        load_event("eventbridge-call-requested.json"),
+        ("InvalidParameterException", f"Invalid parameter: PhoneNumber Reason: {MIZUKI}"),
+        failed_at,
+    )
+
+
+# --- list --------------------------------------------------------------------------------
+def test_list_shows_each_dead_letter_with_its_error_and_age_and_never_a_phone(stack, lam):
+    invite = invite_failure(stack, ago(hours=3, minutes=12, seconds=30))
+    timer = timer_failure(stack, ago(days=2, hours=4, minutes=1))
+    event = load_event("eventbridge-call-requested.json")
+    undelivered = stack.rule_dead_letter(
+        "InviteReceiverFunctionCallRequestedQueue", "InviteReceiverFunction", event
+    )
+    assert TAKUMI in json.dumps(event)  # the payloads do hold phone numbers
+
+    result = runner.invoke(app, ["dead-letters", "list", "--stack", STACK])
+
+    assert result.exit_code == 0, result.output
+    assert "3 dead letters in stack hotline-test" in result.output
+    assert rows(result.output) == [  # oldest first
+        [timer, "AnswerTimerFunction", "timer", REQUEST_ID, ANY, "2 d 4 h"],
+        [invite, "InviteReceiverFunction", "CallRequested", REQUEST_ID, ANY, "3 h 12 min"],
+        [undelivered, "InviteReceiverFunction", "CallRequested", REQUEST_ID, ANY, "< 1 min"],
+    ]
+    errors = [row[4] for row in rows(result.output)]
+    assert errors == [
+        "PublishFailed: TimedOut not accepted: bus down",
+        "InvalidParameterException: Invalid parameter: PhoneNumber Reason: +81********44",
+        "NO_PERMISSIONS: Not authorized to invoke the function",
+    ]
+    assert_no_phone(result.output)
+    assert lam.invoked == []
+    # Listing hides nothing afterwards: every dead letter is still waiting, visible.
+    assert stack.waiting()["ConsumerDeadLetterQueue"] == [invite]
+    assert stack.waiting()["TimerDeadLetterQueue"] == [timer]
+
+
+def test_list_shortens_a_long_error(stack, lam):
+    stack.on_failure(
+        "ConsumerDeadLetterQueue",
+        "InviteReceiverFunction",
+        load_event("eventbridge-call-requested.json"),
+        ("ValidationError", "x" * 500),
+        ago(minutes=5),
+    )
+
+    result = runner.invoke(app, ["dead-letters", "list", "--stack", STACK])
+
+    [row] = rows(result.output)
+    assert row[4].startswith("ValidationError: xxx")
+    assert row[4].endswith("…")
+    assert len(row[4]) == dead_letters.ERROR_WIDTH
+    assert row[5] == "5 min"
+
+
+def test_list_with_no_dead_letters_says_so(stack, lam):
+    result = runner.invoke(app, ["dead-letters", "list", "--stack", STACK])
+
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "no dead letters in stack hotline-test"
+
+
+def test_list_keeps_an_id_whole_at_the_default_width(stack, lam, monkeypatch):
+    monkeypatch.setattr(dead_letters, "console", Console(width=80))
+    invite = invite_failure(stack, ago(hours=1))
+
+    result = runner.invoke(app, ["dead-letters", "list", "--stack", STACK])
+
+    assert invite in result.output  # ready to copy into `redrive ID`
+
+
+# --- redrive -----------------------------------------------------------------------------
+def test_redrive_id_invokes_its_function_once_asynchronously_with_the_original_payload(stack, lam):
+    invite = invite_failure(stack, ago(hours=1))
+    timer = timer_failure(stack, ago(hours=2))
+
+    result = runner.invoke(app, ["dead-letters", "redrive", invite, "--stack", STACK])
+
+    assert result.exit_code == 0, result.output
+    assert "re-driven: 1 dead letter" in result.output
+    assert lam.calls() == [
+        (
+            stack.functions["InviteReceiverFunction"] + ":$LATEST",
+            "Event",
+            load_event("eventbridge-call-requested.json"),
+        )
+    ]
+    # Gone from its queue; the other one untouched and visible.
+    assert stack.waiting()["ConsumerDeadLetterQueue"] == []
+    assert stack.waiting()["TimerDeadLetterQueue"] == [timer]
+
+    again = runner.invoke(app, ["dead-letters", "redrive", invite, "--stack", STACK])
+
+    assert again.exit_code == 1
+    assert isinstance(again.exception, SystemExit)
+    [line] = again.output.strip().splitlines()
+    assert f"no dead letter {invite} in stack 'hotline-test'" in line
+    assert len(lam.invoked) == 1
+
+
+def test_redrive_of_a_rule_dead_letter_invokes_the_target_with_the_event(stack, lam):
+    event = load_event("eventbridge-call-requested.json")
+    undelivered = stack.rule_dead_letter(
+        "InviteReceiverFunctionCallRequestedQueue", "InviteReceiverFunction", event
+    )
+
+    result = runner.invoke(app, ["dead-letters", "redrive", undelivered, "--stack", STACK])
+
+    assert result.exit_code == 0, result.output
+    assert lam.calls() == [(stack.functions["InviteReceiverFunction"], "Event", event)]
+    assert stack.waiting()["InviteReceiverFunctionCallRequestedQueue"] == []
+
+
+def test_redrive_all_redrives_each_once_then_finds_nothing(stack, lam):
+    invite_failure(stack, ago(hours=1))
+    timer_failure(stack, ago(hours=2))
+    stack.rule_dead_letter(
+        "InviteReceiverFunctionCallRequestedQueue",
+        "InviteReceiverFunction",
+        load_event("eventbridge-call-requested.json"),
+    )
+
+    result = runner.invoke(app, ["dead-letters", "redrive", "--all", "--stack", STACK])
+
+    assert result.exit_code == 0, result.output
+    assert "re-driven: 3 dead letters" in result.output
+    assert [name for name, _, _ in lam.calls()] == [
+        stack.functions["AnswerTimerFunction"] + ":$LATEST",  # oldest first
+        stack.functions["InviteReceiverFunction"] + ":$LATEST",
+        stack.functions["InviteReceiverFunction"],
+    ]
+    assert lam.calls()[0][2] == load_event("scheduler-answer-timer.json")
+    assert all(kind == "Event" for _, kind, _ in lam.calls())
+    assert stack.waiting() == {name: [] for name in stack.queues}
+
+    again = runner.invoke(app, ["dead-letters", "redrive", "--all", "--stack", STACK])
+
+    assert again.exit_code == 0, again.output
+    assert again.output.strip() == "no dead letters"
+    assert len(lam.invoked) == 3
+
+
+def test_a_failed_invoke_deletes_nothing_and_is_one_line(stack, lam):
+    invite = invite_failure(stack, ago(hours=1))
+    timer = timer_failure(stack, ago(hours=2))
+    lam.failing = denied("Invoke")
+
+    result = runner.invoke(app, ["dead-letters", "redrive", "--all", "--stack", STACK])
+
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit)  # not a traceback
+    [line] = result.output.strip().splitlines()
+    assert "0 of 2 re-driven; cannot invoke AnswerTimerFunction for dead letter" in line
+    assert "[bold]here" in line  # AWS's text, markup shown as is
+    # Both still there, and visible again at once for the next list or redrive.
+    assert stack.waiting()["ConsumerDeadLetterQueue"] == [invite]
+    assert stack.waiting()["TimerDeadLetterQueue"] == [timer]
+
+    lam.failing = None
+    retried = runner.invoke(app, ["dead-letters", "redrive", timer, "--stack", STACK])
+
+    assert retried.exit_code == 0, retried.output
+    assert len(lam.invoked) == 1
+
+
+def test_a_dead_letter_of_a_function_outside_the_stack_is_not_invoked(stack, lam):
+    stack.functions["Elsewhere"] = "arn:aws:lambda:ap-northeast-1:123456789012:function:other"
+    stranger = stack.on_failure(
+        "ConsumerDeadLetterQueue",
+        "Elsewhere",
+        load_event("eventbridge-call-requested.json"),
+        ("Boom", "x"),
+        ago(hours=1),
+    )
+
+    listed = runner.invoke(app, ["dead-letters", "list", "--stack", STACK])
+    result = runner.invoke(app, ["dead-letters", "redrive", stranger, "--stack", STACK])
+
+    assert rows(listed.output)[0][1] == "other"
+    assert result.exit_code == 1
+    [line] = result.output.strip().splitlines()
+    assert "its function other is not a function of the stack" in line
+    assert lam.invoked == []
+    assert stack.waiting()["ConsumerDeadLetterQueue"] == [stranger]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["dead-letters", "redrive", "--stack", STACK],  # neither
+        ["dead-letters", "redrive", "--all", "some-id", "--stack", STACK],  # both
+        ["dead-letters", "redrive", "a", "b"],
+        ["dead-letters", "list", "--nope"],
+    ],
+    ids=["neither", "both", "two-ids", "unknown-option"],
+)
+def test_redrive_takes_exactly_one_of_all_and_an_id(args, lam):
+    result = runner.invoke(app, args)
+
+    assert result.exit_code == 2, result.output
+    assert lam.invoked == []
+
+
+def test_both_all_and_an_id_say_so_on_one_line(lam):
+    result = runner.invoke(app, ["dead-letters", "redrive", "--all", "x", "--stack", STACK])
+
+    assert result.exit_code == 2
+    assert result.output.strip() == "give either --all or one ID"
+
+
+# --- AWS errors --------------------------------------------------------------------------
+class Refusing:
+    """A real (moto) client, except `operation`, which raises `error`."""
+
+    def __init__(self, real: Any, operation: str, error: Exception) -> None:
+        self.real, self.operation, self.error = real, operation, error
+
+    def __getattr__(self, name: str) -> Any:
+        if name == self.operation:
+
+            def refuse(**_kwargs: Any) -> Any:
+                raise self.error
+
+            return refuse
+        return getattr(self.real, name)
+
+
+@pytest.mark.parametrize(
+    ("command", "service", "operation", "says"),
+    [
+        ("list", "cloudformation", "list_stack_resources", "cannot list the resources of"),
+        ("list", "sqs", "receive_message", "cannot read the dead-letter queue"),
+        ("redrive", "cloudformation", "list_stack_resources", "cannot list the resources of"),
+        ("redrive", "sqs", "receive_message", "cannot read the dead-letter queue"),
+        ("redrive", "sqs", "delete_message", "was sent to InviteReceiverFunction but could not"),
+    ],
+    ids=["list-stack", "list-receive", "redrive-stack", "redrive-receive", "redrive-delete"],
+)
+def test_an_aws_error_is_one_clean_line_and_exit_1(
+    stack, lam, monkeypatch, command, service, operation, says
+):
+    invite = invite_failure(stack, ago(hours=1))
+    real = dead_letters.aws
+
+    def clients(name: str) -> Any:
+        client = real(name) if name != "lambda" else lam
+        return Refusing(client, operation, denied(operation)) if name == service else client
+
+    monkeypatch.setattr(dead_letters, "aws", clients)
+    args = ["dead-letters", command, *([invite] if command == "redrive" else [])]
+
+    result = runner.invoke(app, [*args, "--stack", STACK])
+
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit)
+    [line] = result.output.strip().splitlines()
+    assert says in line
+    assert "[bold]here" in line
+
+
+def test_a_queue_that_cannot_be_read_leaves_the_others_visible(stack, lam, monkeypatch):
+    invite_failure(stack, ago(hours=1))
+    timer = timer_failure(stack, ago(hours=2))
+    broken = stack.queues["ConsumerDeadLetterQueue"]
+    real = dead_letters.aws
+
+    class OneQueueRefused(Refusing):
+        def receive_message(self, **kwargs: Any) -> Any:
+            if kwargs["QueueUrl"] == broken:
+                raise denied("ReceiveMessage")
+            return self.real.receive_message(**kwargs)
+
+    monkeypatch.setattr(
+        dead_letters,
+        "aws",
+        lambda name: OneQueueRefused(real(name), "", denied("")) if name == "sqs" else real(name),
+    )
+
+    result = runner.invoke(app, ["dead-letters", "redrive", "--all", "--stack", STACK])
+
+    assert result.exit_code == 1
+    [line] = result.output.strip().splitlines()
+    assert "cannot read the dead-letter queue ConsumerDeadLetterQueue" in line
+    assert lam.invoked == []
+    # Read from its own queue before the failure, it is not left hidden for minutes.
+    assert stack.waiting()["TimerDeadLetterQueue"] == [timer]
+
+
+def test_a_missing_stack_is_one_line(stack, lam):
+    result = runner.invoke(app, ["dead-letters", "list", "--stack", "nope"])
+
+    assert result.exit_code == 1
+    [line] = result.output.strip().splitlines()
+    assert "cannot list the resources of stack 'nope'" in line
+
+
+def test_no_region_is_one_line(monkeypatch):
+    def no_region(service: str) -> Any:
+        raise NoRegionError()
+
+    monkeypatch.setattr(dead_letters, "aws", no_region)
+
+    result = runner.invoke(app, ["dead-letters", "redrive", "--all", "--stack", STACK])
+
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit)
+    [line] = result.output.strip().splitlines()
+    assert "You must specify a region" in line
+
+
+def test_every_client_sets_its_timeouts_and_retries_in_code(monkeypatch):
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "9")
+    monkeypatch.setenv("AWS_RETRY_MODE", "legacy")
+    for service in ("cloudformation", "sqs", "lambda"):
+        config = dead_letters.aws(service).meta.config
+        assert config.connect_timeout == 5
+        assert config.read_timeout > dead_letters.WAIT_SECONDS
+        assert config.retries == {"mode": "standard", "total_max_attempts": 3}
+
+
+# --- the local runtime -------------------------------------------------------------------
+LOCAL_LETTER = {
+    "id": "dl-1",
+    "function": "InviteReceiverFunction",
+    "event_type": "CallRequested",
+    "request_id": REQUEST_ID,
+    "error": f"ConnectionError: SMS to {MIZUKI} failed",
+    "failed_at": (datetime.now(UTC) - timedelta(hours=3, minutes=12, seconds=5)).isoformat(),
+    "requestContext": {"functionArn": "arn:aws:lambda:ap-northeast-1:123456789012:function:x"},
+    "requestPayload": load_event("eventbridge-call-requested.json"),
+    "responsePayload": {"errorType": "ConnectionError", "errorMessage": f"SMS to {MIZUKI}"},
+    "timestamp": "2026-01-01T00:00:00Z",
+}
+
+
+class FakeRuntime(ThreadingHTTPServer):
+    """The local runtime's dead-letter routes, nothing else."""
+
+    def __init__(self, letters: list[dict[str, Any]]) -> None:
+        super().__init__(("127.0.0.1", 0), _Routes)
+        self.letters = letters
+        self.redriven: list[str] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _Routes(BaseHTTPRequestHandler):
+    server: FakeRuntime
+
+    def do_GET(self) -> None:
+        if self.path == "/_local/dead-letters":
+            self._answer(200, self.server.letters)
+        else:
+            self._answer(404, {"error": "no such route"})
+
+    def do_POST(self) -> None:
+        if self.path != "/_local/dead-letters/redrive":
+            self._answer(404, {"error": "no such route"})
+            return
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"] or 0)) or b"{}")
+        wanted = [
+            letter for letter in self.server.letters if body.get("id") in (None, letter["id"])
+        ]
+        if "id" in body and not wanted:
+            self._answer(404, {"error": f"no dead letter {body['id']}"})
+            return
+        for letter in wanted:
+            self.server.letters.remove(letter)
+            self.server.redriven.append(letter["id"])
+        self._answer(200, {"redriven": len(wanted)})
+
+    def _answer(self, status: int, body: Any) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def runtime() -> Iterator[FakeRuntime]:
+    # dl-2 says no failed_at: its age is the record's own timestamp.
+    day_ago = (datetime.now(UTC) - timedelta(hours=26, minutes=1)).isoformat()
+    letters = [dict(LOCAL_LETTER), dict(LOCAL_LETTER, id="dl-2", failed_at=None, timestamp=day_ago)]
+    server = FakeRuntime(letters)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_list_local_prints_only_the_summary_fields(runtime):
+    result = runner.invoke(app, ["dead-letters", "list", "--local", runtime.url])
+
+    assert result.exit_code == 0, result.output
+    assert rows(result.output) == [  # oldest first
+        [
+            "dl-2",
+            "InviteReceiverFunction",
+            "CallRequested",
+            REQUEST_ID,
+            "ConnectionError: SMS to +81********44 failed",
+            "1 d 2 h",
+        ],
+        [
+            "dl-1",
+            "InviteReceiverFunction",
+            "CallRequested",
+            REQUEST_ID,
+            "ConnectionError: SMS to +81********44 failed",
+            "3 h 12 min",
+        ],
+    ]
+    assert_no_phone(result.output)
+
+
+def test_redrive_local_one_then_the_same_again_then_all(runtime):
+    one = runner.invoke(app, ["dead-letters", "redrive", "dl-1", "--local", runtime.url])
+    again = runner.invoke(app, ["dead-letters", "redrive", "dl-1", "--local", runtime.url])
+    rest = runner.invoke(app, ["dead-letters", "redrive", "--all", "--local", runtime.url])
+    nothing = runner.invoke(app, ["dead-letters", "redrive", "--all", "--local", runtime.url])
+    listed = runner.invoke(app, ["dead-letters", "list", "--local", runtime.url])
+
+    assert (one.exit_code, one.output.strip()) == (0, "re-driven: 1 dead letter")
+    assert again.exit_code == 1
+    assert again.output.strip() == "404: no dead letter dl-1"
+    assert (rest.exit_code, rest.output.strip()) == (0, "re-driven: 1 dead letter")
+    assert (nothing.exit_code, nothing.output.strip()) == (0, "no dead letters")
+    assert runtime.redriven == ["dl-1", "dl-2"]
+    assert listed.output.strip() == f"no dead letters in {runtime.url}"
+
+
+def test_no_local_runtime_is_one_line_and_exit_1():
+    result = runner.invoke(app, ["dead-letters", "list", "--local", "http://127.0.0.1:9"])
+
+    assert result.exit_code == 1
+    [line] = result.output.strip().splitlines()
+    assert "no local hotline at http://127.0.0.1:9" in line
+
+
+# --- helpers -----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("to +819011112222 failed", "to +81********22 failed"),
+        ("number 090-1111-2222 refused", "number 090******22 refused"),
+        ("+81 90 1111 2222", "+81********22"),
+        ("after 3 attempts, 120 s", "after 3 attempts, 120 s"),
+    ],
+)
+def test_errors_mask_anything_shaped_like_a_phone(text, shown):
+    assert dead_letters.short_error(None, text) == shown
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [(20, "< 1 min"), (61, "1 min"), (3 * 3600 + 12 * 60 + 59, "3 h 12 min"), (90000, "1 d 1 h")],
+)
+def test_age_reads_like_a_person_says_it(seconds, shown):
+    now = datetime(2026, 5, 1, 12, tzinfo=UTC)
+    assert dead_letters.age(now - timedelta(seconds=seconds), now) == shown

@@ -260,7 +260,7 @@ def test_list_shows_each_dead_letter_with_its_error_and_age_and_never_a_phone(st
     assert result.exit_code == 0, result.output
     assert "3 dead letters in stack hotline-test" in result.output
     assert rows(result.output) == [  # oldest first
-        [timer, "AnswerTimerFunction", "timer", REQUEST_ID, ANY, "2 d 4 h"],
+        [timer, "AnswerTimerFunction", "AnswerTimer", REQUEST_ID, ANY, "2 d 4 h"],
         [invite, "InviteReceiverFunction", "CallRequested", REQUEST_ID, ANY, "3 h 12 min"],
         [undelivered, "InviteReceiverFunction", "CallRequested", REQUEST_ID, ANY, "< 1 min"],
     ]
@@ -701,6 +701,22 @@ def test_no_local_runtime_is_one_line_and_exit_1():
 )
 def test_errors_mask_anything_shaped_like_a_phone(text, shown):
     assert dead_letters.short_error(None, text) == shown
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (REQUEST_ID, REQUEST_ID),
+        ("12345678-1234-4234-8234-123456789012", "12345678-1234-4234-8234-123456789012"),
+        ("M-0001", "M-0001"),
+        (TAKUMI, "+81********22"),
+        (None, "-"),
+    ],
+)
+def test_an_id_is_shown_as_is_unless_it_is_a_phone_number(value, shown):
+    assert dead_letters.shown_id(value) == shown
+    payload = {"detail-type": "BenefitRequested", "detail": {"data": {"member_id": value}}}
+    assert dead_letters.describe_payload(payload) == ("BenefitRequested", shown)
 
 
 @pytest.mark.parametrize(

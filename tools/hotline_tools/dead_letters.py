@@ -74,6 +74,7 @@ ERROR_WIDTH = 80
 # Anything in an error text shaped like a phone number: + and digits, or digits with
 # separators, at least 7 digits in all (SNS quotes the number it refused, for one).
 _PHONE_LIKE = re.compile(r"\+?[0-9][0-9 \-]{5,}[0-9]")
+_UUID = re.compile(r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 
 
 class DeadLetterError(OperateError):
@@ -124,18 +125,27 @@ def short_error(error_type: Any, message: Any) -> str:
 
 def describe_payload(payload: Any) -> tuple[str, str]:
     """(event type, request or member id) of an original payload: an EventBridge event, or
-    the answer timer's input (`{"request_id": ...}`)."""
+    another payload such as the answer timer's input (`{"request_id": ...}`), whose event
+    type is "" (the caller names it after the function, as the local runtime does)."""
     if not isinstance(payload, dict):
-        return "-", "-"
+        return "", "-"
     if "detail-type" in payload:
         detail = payload.get("detail")
         data = detail.get("data") if isinstance(detail, dict) else None
         data = data if isinstance(data, dict) else {}
-        about = data.get("request_id") or data.get("member_id") or "-"
-        return str(payload["detail-type"]), str(about)
-    if payload.get("request_id"):
-        return "timer", str(payload["request_id"])
-    return "-", "-"
+        about = data.get("request_id") or data.get("member_id")
+        return str(payload["detail-type"]), shown_id(about)
+    return "", shown_id(payload.get("request_id"))
+
+
+def shown_id(value: Any) -> str:
+    """A request or member id as shown: masked if a payload ever carries a phone number
+    there (a real id is a UUID, which is never masked whole)."""
+    if value in (None, ""):
+        return "-"
+    text = str(value)
+    phone_like = _PHONE_LIKE.fullmatch(text) and not _UUID.fullmatch(text)
+    return scrub(text) if phone_like else text
 
 
 def function_name(arn_or_name: str) -> str:
@@ -224,6 +234,7 @@ def from_message(message: dict[str, Any], queue_url: str, functions: dict[str, s
         return letter
     name = function_name(letter.target)
     letter.function = functions.get(name, name)
+    letter.event_type = letter.event_type or letter.function.removesuffix("Function")
     if not letter.problem and name not in functions:
         letter.problem = f"its function {name} is not a function of the stack"
     return letter
@@ -246,8 +257,8 @@ def from_local(entry: dict[str, Any]) -> DeadLetter:
     return DeadLetter(
         id=str(entry.get("id", "?")),
         function=str(entry.get("function") or function_name(arn) or "?"),
-        event_type=str(entry.get("event_type") or payload_type),
-        request_id=str(entry.get("request_id") or payload_about),
+        event_type=str(entry.get("event_type") or payload_type or "-"),
+        request_id=shown_id(entry.get("request_id")) if entry.get("request_id") else payload_about,
         error=error,
         failed_at=parse_time(entry.get("failed_at")) or parse_time(entry.get("timestamp")),
     )

@@ -1,4 +1,5 @@
-"""On `CallRequested`: text the receiver the link (once, whatever the deliveries)."""
+"""On `CallRequested`: text the receiver the link (once, whatever the deliveries), while the
+request still waits for them and they are not in their quiet hours."""
 
 from __future__ import annotations
 
@@ -6,12 +7,17 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from hotline_core import service
 from hotline_core.events import CallRequested
-from hotline_core.lambda_support import Deps, consumer, metrics
+from hotline_core.lambda_support import Deps, consumer, logger, metrics, now
 
 
 @consumer(CallRequested, does="text the receiver the link", needs=("IDEMPOTENCY_TABLE_NAME",))
 def handler(event: CallRequested, deps: Deps) -> None:
     sms = deps.once_only_sms.recording()
-    service.invite_receiver(event, sms)
+    skipped = service.invite_receiver(event, sms, deps.store, now())
+    if skipped is not None:
+        # Delivered after the request was answered or its window closed (a retry, a late
+        # or re-driven delivery), or inside the receiver's quiet hours: nothing is sent.
+        logger.info("invitation not sent", because=skipped)
+        metrics.add_metric(name="InvitationsSkipped", unit=MetricUnit.Count, value=1)
     if sms.sent:  # not for a duplicate delivery, which sent nothing
         metrics.add_metric(name="Invitations", unit=MetricUnit.Count, value=1)

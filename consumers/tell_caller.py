@@ -1,5 +1,6 @@
-"""On `Accepted`, `Declined` or `TimedOut`: text the caller how it went (once per outcome).
-On `MutualCallMatched`: text both people the other's number (once each)."""
+"""On `Accepted`, `Declined` or `TimedOut`: text the caller how it went (once per outcome),
+never "can't talk" after a late yes told them they can. On `MutualCallMatched`: text both
+people the other's number (once each)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from hotline_core.lambda_support import Deps, consumer, metrics
 )
 def handler(event: Accepted | Declined | TimedOut | MutualCallMatched, deps: Deps) -> None:
     sms = deps.once_only_sms.recording()
-    service.tell_caller(event, sms)
+    service.tell_caller(event, sms, deps.store)
     if not sms.sent:
         return  # a duplicate delivery (or an outcome already told): nothing sent, nothing counted
     late = isinstance(event, Accepted) and event.late

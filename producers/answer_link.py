@@ -52,7 +52,7 @@ def answer(token: str) -> Response[str]:
     except (UnicodeDecodeError, ValueError):
         given = None
     try:
-        page = service.answer(
+        answered = service.answer(
             token=token, answer=given, store=deps().store, bus=deps().bus, now=now()
         )
     except PublishFailed:
@@ -60,9 +60,14 @@ def answer(token: str) -> Response[str]:
         # PutEvents call itself failed); pressing again announces it.
         logger.exception("answer stored, announcement failed")
         return _respond(error_page(503, "retry"))
-    if page.status_code == 200 and given in ("yes", "no"):
+    if answered.page.status_code == 200 and given in ("yes", "no"):
         metrics.add_metric(name="Answers", unit=MetricUnit.Count, value=1)
-    return _respond(page)
+    settled = answered.settled
+    if settled is not None and settled.answered_at is not None:
+        # From the call to the tap, for the answers that settled a request.
+        seconds = (settled.answered_at - settled.requested_at).total_seconds()
+        metrics.add_metric(name="AnswerTimeSeconds", unit=MetricUnit.Seconds, value=seconds)
+    return _respond(answered.page)
 
 
 @app.not_found

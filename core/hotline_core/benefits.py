@@ -3,7 +3,9 @@ keypad into `BenefitRequested`, with a per-phone lockout against guessing. No AW
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
@@ -16,7 +18,10 @@ from hotline_core.ports import EventPublisher, OnceOnlySender
 MAX_WRONG_PINS = 5
 FAILURE_WINDOW = timedelta(hours=1)
 LOCKOUT = timedelta(hours=1)
+MAX_PIN_TRIES = 3  # PIN entries per call; the lockout spans calls
 NOT_A_MEMBER = "-1"  # what the original design's flow compares against
+# DTMF keys are ASCII: str.isdigit() would also take "²" (and int() then fails on it).
+_TRIES = re.compile(r"[0-9]{1,2}")
 
 
 class Members(Protocol):
@@ -62,6 +67,7 @@ class PinOutcome(StrEnum):
 class PinAnswer:
     outcome: PinOutcome
     member_id: str | None = None
+    tries: int | None = None  # this call's failed entries after this one; None: not counted
 
     @property
     def granted(self) -> bool:
@@ -74,12 +80,31 @@ class PinAnswer:
         return self.outcome in (PinOutcome.MALFORMED, PinOutcome.WRONG, PinOutcome.WRONG_AND_LOCKED)
 
     def as_connect_map(self) -> dict[str, str]:
-        return {"result": "Success" if self.granted else "Fail"}
+        """The original contract; a flow that counts its tries also gets the count back and
+        whether to ask again, so the flow needs no arithmetic and the limit lives here."""
+        answer = {"result": "Success" if self.granted else "Fail"}
+        if self.tries is not None:
+            again = not self.granted and self.tries < MAX_PIN_TRIES
+            answer |= {"pinTries": str(self.tries), "askAgain": "true" if again else "false"}
+        return answer
 
 
-def member_answer(phone: str, members: Members) -> dict[str, str]:
-    """`getMemberId`: the member id, or "-1" for a phone that is not registered."""
-    return {"memberId": members.member_id(phone) or NOT_A_MEMBER}
+def pin_tries(parameters: Mapping[str, str]) -> int | None:
+    """The `pinTries` the flow passes back (this call's failed PIN entries so far), or None
+    when it passes none: the original contract, answered exactly as before."""
+    tries = parameters.get("pinTries")
+    if tries is None:
+        return None
+    return int(tries) if _TRIES.fullmatch(tries) else 0
+
+
+def member_answer(phone: str, members: Members, tries: int | None = None) -> dict[str, str]:
+    """`getMemberId`: the member id, or "-1" for a phone that is not registered; with the
+    count the flow starts its PIN loop from, when it passes one."""
+    answer = {"memberId": members.member_id(phone) or NOT_A_MEMBER}
+    if tries is not None:
+        answer["pinTries"] = str(tries)
+    return answer
 
 
 def request_benefit(
@@ -92,6 +117,7 @@ def request_benefit(
     benefits: Benefits,
     guard: AttemptGuard,
     bus: EventPublisher,
+    tries: int | None = None,
 ) -> PinAnswer:
     """`sendSms`: a member's right PIN publishes `BenefitRequested`; everything else fails.
 
@@ -99,7 +125,26 @@ def request_benefit(
     the benefits table (a locked phone first: whatever it types is a locked attempt). A right
     PIN does not reset the count: PINs are shared campaign codes, so a member who knows one
     could otherwise interleave it to guess others without limit.
+
+    With `tries` (the flow's count so far), every entry that fails costs one try, whatever
+    failed: a wrong PIN, a short one, a timeout ("Timeout" is not a PIN) or a locked phone.
     """
+    answer = _check_pin(phone, pin, contact_id, now, members, benefits, guard, bus)
+    if tries is None:
+        return answer
+    return replace(answer, tries=tries if answer.granted else tries + 1)
+
+
+def _check_pin(
+    phone: str,
+    pin: str,
+    contact_id: str,
+    now: datetime,
+    members: Members,
+    benefits: Benefits,
+    guard: AttemptGuard,
+    bus: EventPublisher,
+) -> PinAnswer:
     member_id = members.member_id(phone)
     if member_id is None:
         return PinAnswer(PinOutcome.NOT_A_MEMBER)

@@ -33,10 +33,25 @@ class Party(_Model):
     name: str = Field(min_length=1)
     phone: Phone = Field(pattern=E164_PATTERN)
     lang: Literal["ja", "en"] = "ja"
+    # Their quiet hours ("22:00-07:00") and the zone they are in, when they have any: an
+    # invitation delivered late must still not reach them inside those hours.
+    quiet_hours: str | None = Field(
+        default=None, pattern=r"^[0-2][0-9]:[0-5][0-9]-[0-2][0-9]:[0-5][0-9]$"
+    )
+    timezone: str | None = Field(default=None, min_length=1, max_length=64)
 
     @classmethod
     def of(cls, person: Person) -> Party:
-        return cls(name=person.name, phone=person.phone, lang=person.lang)
+        quiet = person.quiet_hours
+        if quiet is None:
+            return cls(name=person.name, phone=person.phone, lang=person.lang)
+        return cls(
+            name=person.name,
+            phone=person.phone,
+            lang=person.lang,
+            quiet_hours=quiet.span,
+            timezone=quiet.timezone,
+        )
 
 
 class EventData(_Model):

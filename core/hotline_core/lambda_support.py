@@ -30,7 +30,6 @@ from hotline_core.adapters.sms import EndUserMessagingSms, MeteredSms, SnsSms
 from hotline_core.adapters.store import DynamoRequestStore
 from hotline_core.eventbridge import EventBridgeEvent
 from hotline_core.events import BY_DETAIL_TYPE, Envelope, EventData
-from hotline_core.requests import Transition
 from hotline_core.settings import Settings
 
 if TYPE_CHECKING:
@@ -122,35 +121,6 @@ def count(name: str) -> None:
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
 
 
-class MeasuredRequestStore(DynamoRequestStore):
-    """The request store, also recording how long each answer took (AnswerTimeSeconds: from
-    the call to the tap), measured where the answer is applied so it costs no extra read."""
-
-    def accept(
-        self, request_id: str | None, now: datetime, *, link_hash: str | None = None
-    ) -> Transition:
-        return _measured(super().accept(request_id, now, link_hash=link_hash))
-
-    def decline(
-        self, request_id: str, now: datetime, *, link_hash: str | None = None
-    ) -> Transition:
-        return _measured(super().decline(request_id, now, link_hash=link_hash))
-
-    def accept_link(self, link_hash: str, now: datetime) -> Transition:
-        return _measured(super().accept_link(link_hash, now))
-
-    def decline_link(self, link_hash: str, now: datetime) -> Transition:
-        return _measured(super().decline_link(link_hash, now))
-
-
-def _measured(transition: Transition) -> Transition:
-    request = transition.request
-    if transition.applied and request is not None and request.answered_at is not None:
-        seconds = (request.answered_at - request.requested_at).total_seconds()
-        metrics.add_metric(name="AnswerTimeSeconds", unit=MetricUnit.Seconds, value=seconds)
-    return transition
-
-
 class Deps:
     """Adapters for one function, each built on first use and kept for the container's life."""
 
@@ -159,7 +129,7 @@ class Deps:
 
     @functools.cached_property
     def store(self) -> DynamoRequestStore:
-        return MeasuredRequestStore(client("dynamodb"), self.settings.table_name)
+        return DynamoRequestStore(client("dynamodb"), self.settings.table_name)
 
     @functools.cached_property
     def bus(self) -> EventBridgePublisher:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from hotline_core.directory import Lang
-from hotline_core.requests import CallRequest, Reason, Status
+from hotline_core.requests import CallRequest, State
 
 SECURITY_HEADERS = {
     "Content-Type": "text/html; charset=utf-8",
@@ -79,16 +79,18 @@ class Page:
     html: str
 
 
+VIEWS: dict[State, View] = {
+    State.INQUIRY: "ask",
+    State.ACCEPTED: "accepted",
+    State.ACCEPTED_LATE: "accepted_late",
+    State.ACCEPTED_MUTUAL: "mutual",
+    State.DECLINED: "declined",
+    State.TIMED_OUT: "ask_late",
+}
+
+
 def view_for(request: CallRequest) -> View:
-    if request.status is Status.INQUIRY:
-        return "ask"
-    if request.status is Status.ACCEPTED and request.mutual:
-        return "mutual"
-    if request.status is Status.ACCEPTED:
-        return "accepted_late" if request.late else "accepted"
-    if request.reason is Reason.TIMED_OUT:
-        return "ask_late"
-    return "declined"
+    return VIEWS[request.state]
 
 
 def answer_page(request: CallRequest, view: View | None = None) -> Page:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from hotline_core.directory import Lang
     from hotline_core.events import EventData
-    from hotline_core.requests import CallRequest, Creation, Link, Transition
+    from hotline_core.requests import CallRequest, Creation, Link, Step, Transition
 
 
 class RequestStore(Protocol):
@@ -23,33 +24,27 @@ class RequestStore(Protocol):
 
     def get(self, request_id: str) -> CallRequest | None: ...
 
+    def get_by_link(self, link_hash: str) -> CallRequest | None:
+        """The request stored under a link, whatever the link's lifetime."""
+
     def get_many(self, request_ids: Iterable[str]) -> dict[str, CallRequest]: ...
 
-    def open_request(self, caller_phone: str, receiver_phone: str) -> CallRequest | None:
+    def newest_request(self, caller_phone: str, receiver_phone: str) -> CallRequest | None:
         """The newest request from caller to receiver (maybe settled), or None."""
-
-    def accept_mutual(
-        self, request_id: str, now: datetime, *, link_hash: str | None = None
-    ) -> Transition: ...
-
-    def accept_link(self, link_hash: str, now: datetime) -> Transition: ...
-
-    def decline_link(self, link_hash: str, now: datetime) -> Transition: ...
 
     def find_by_link(self, token_hash: str, now: datetime) -> CallRequest | None:
         """The request a link points to; raises LinkExpired for an expired link."""
 
-    def accept(
-        self, request_id: str, now: datetime, *, link_hash: str | None = None
-    ) -> Transition: ...
-
-    def decline(
-        self, request_id: str, now: datetime, *, link_hash: str | None = None
-    ) -> Transition: ...
-
-    def time_out(
-        self, request_id: str, now: datetime, *, link_hash: str | None = None
-    ) -> Transition: ...
+    def step(
+        self,
+        step: Step,
+        now: datetime,
+        *,
+        request_id: str | None = None,
+        link_hash: str | None = None,
+        via_link: bool = False,
+    ) -> Transition:
+        """Apply one step of the state machine (`requests.MOVES`) as conditional writes."""
 
 
 class EventPublisher(Protocol):
@@ -71,9 +66,32 @@ class SmsSender(Protocol):
     def send(self, to: str, body: str) -> None: ...
 
 
+class Preemption(StrEnum):
+    """What `OnceOnlySender.preempt` found."""
+
+    PREEMPTED = "preempted"  # claimed now, or before by a preempt: that text will never go
+    SETTLED = "settled"  # claimed by a send that has ended (sent, or decided not to)
+    IN_FLIGHT = "in_flight"  # claimed by a send that may be under way this moment
+
+
 class OnceOnlySender(Protocol):
-    def send_once(self, key: str, to: str, body: str) -> None:
-        """Send unless a message with this key was already sent."""
+    def send_once(
+        self,
+        key: str,
+        to: str,
+        body: str,
+        *,
+        still_right: Callable[[], bool] | None = None,
+        mark_ended: bool = False,
+    ) -> None:
+        """Send unless a message with this key was already sent (or claimed). `still_right`
+        is asked once the key is claimed, just before sending: False sends nothing, and the
+        claim stays (the decision is final for this key). `mark_ended`: say on the claim
+        when the send is over, for a `preempt` that waits on it."""
+
+    def preempt(self, key: str) -> Preemption:
+        """Claim `key` without sending, so no message with it is ever sent; or say whether
+        the send that claimed it first has ended."""
 
 
 class AnswerTimer(Protocol):

@@ -49,6 +49,11 @@ class QuietHours:
         zone(timezone)
         return cls(start=time(h1, m1), end=time(h2, m2), timezone=timezone)
 
+    @property
+    def span(self) -> str:
+        """As written in the directory: "22:00-07:00"."""
+        return f"{self.start:%H:%M}-{self.end:%H:%M}"
+
     def ends_at(self, now: datetime) -> datetime | None:
         """When the quiet hours that `now` falls in end (aware, in the zone); None when `now`
         is outside them."""

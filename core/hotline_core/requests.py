@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import math
 import secrets
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -31,12 +31,69 @@ class Reason(StrEnum):
     TIMED_OUT = "timed_out"
 
 
-# (from status, from reason) → to status, for each kind of step; what is not here is refused.
-ALLOWED: set[tuple[Status, Reason | None, Status]] = {
-    (Status.INQUIRY, None, Status.ACCEPTED),
-    (Status.INQUIRY, None, Status.REFUSED),
-    (Status.REFUSED, Reason.TIMED_OUT, Status.ACCEPTED),
+class State(StrEnum):
+    """Where a request is, as the people involved see it. Stored as `status` (+ `reason`,
+    `late`, `mutual`): `STORED` says how."""
+
+    INQUIRY = "inquiry"
+    ACCEPTED = "accepted"
+    ACCEPTED_LATE = "accepted/late"  # a yes after the time-out: "free now"
+    ACCEPTED_MUTUAL = "accepted/mutual"  # the receiver called the caller back
+    DECLINED = "refused/declined"
+    TIMED_OUT = "refused/timed_out"
+
+
+@dataclass(frozen=True)
+class Stored:
+    status: Status
+    reason: Reason | None = None
+    late: bool = False
+    mutual: bool = False
+
+
+STORED: dict[State, Stored] = {
+    State.INQUIRY: Stored(Status.INQUIRY),
+    State.ACCEPTED: Stored(Status.ACCEPTED),
+    State.ACCEPTED_LATE: Stored(Status.ACCEPTED, late=True),
+    State.ACCEPTED_MUTUAL: Stored(Status.ACCEPTED, mutual=True),
+    State.DECLINED: Stored(Status.REFUSED, Reason.DECLINED),
+    State.TIMED_OUT: Stored(Status.REFUSED, Reason.TIMED_OUT),
 }
+
+
+class Step(StrEnum):
+    """What can happen to a request: a yes, a no, the timer, a mutual call."""
+
+    ACCEPT = "accept"
+    DECLINE = "decline"
+    TIME_OUT = "time_out"
+    MATCH = "match"
+
+
+# The state machine, the one definition: each step's moves, tried in order (the first from
+# the state the request is in applies; none: the step changes nothing). The store turns each
+# move into one conditional write; the property test checks the system against the same table.
+MOVES: dict[Step, tuple[tuple[State, State], ...]] = {
+    Step.ACCEPT: ((State.INQUIRY, State.ACCEPTED), (State.TIMED_OUT, State.ACCEPTED_LATE)),
+    Step.DECLINE: ((State.INQUIRY, State.DECLINED),),
+    Step.TIME_OUT: ((State.INQUIRY, State.TIMED_OUT),),
+    Step.MATCH: ((State.INQUIRY, State.ACCEPTED_MUTUAL),),
+}
+ALLOWED: frozenset[tuple[State, State]] = frozenset(
+    move for moves in MOVES.values() for move in moves
+)
+# Where each positive text leaves the caller: after one of these, no "can't talk" may follow.
+TOLD_CAN_TALK = frozenset({State.ACCEPTED, State.ACCEPTED_LATE, State.ACCEPTED_MUTUAL})
+
+
+def state_of(status: Status, reason: Reason | None, *, late: bool, mutual: bool) -> State:
+    """The state a stored item is in (`late` and `mutual` mean something only when accepted)."""
+    accepted = status is Status.ACCEPTED
+    stored = Stored(status, reason, late=late and accepted, mutual=mutual and accepted)
+    for state, known in STORED.items():
+        if known == stored:
+            return state
+    raise ValueError(f"no request state is stored as {stored}")
 
 
 @dataclass(frozen=True)
@@ -47,27 +104,30 @@ class CallRequest:
     hotline_number: str
     requested_at: datetime
     answer_by: datetime
-    status: Status = Status.INQUIRY
-    reason: Reason | None = None
-    late: bool = False
+    state: State = State.INQUIRY
     answered_at: datetime | None = None
-    mutual: bool = False  # accepted because the receiver called the caller back
     link_hash: str | None = None  # where the store keeps it; known once stored
 
     @property
-    def open(self) -> bool:
-        return self.status is Status.INQUIRY
+    def settled(self) -> bool:
+        return self.state is not State.INQUIRY
+
+    @property
+    def late(self) -> bool:
+        return self.state is State.ACCEPTED_LATE
+
+    @property
+    def mutual(self) -> bool:
+        return self.state is State.ACCEPTED_MUTUAL
 
     def waiting(self, now: datetime) -> bool:
         """Still asking the receiver: in `inquiry` and inside the answer window."""
-        return self.open and now < self.answer_by
+        return not self.settled and now < self.answer_by
 
-    def accepted(self, now: datetime) -> CallRequest:
-        late = self.status is Status.REFUSED
-        return replace(self, status=Status.ACCEPTED, reason=None, late=late, answered_at=now)
-
-    def refused(self, reason: Reason, now: datetime) -> CallRequest:
-        return replace(self, status=Status.REFUSED, reason=reason, answered_at=now)
+    def overdue(self, now: datetime) -> bool:
+        """Still in `inquiry` when its time-out should long have arrived: its timer was lost
+        (a dead letter nobody re-drove). See `time_out_expected_by`."""
+        return not self.settled and now >= time_out_expected_by(self.answer_by)
 
 
 class Outcome(StrEnum):
@@ -130,8 +190,34 @@ def looks_like_token(token: str) -> bool:
     return len(token) == 22 and all(c.isalnum() or c in "-_" for c in token)
 
 
-def timer_fire_at(answer_by: datetime) -> datetime:
-    """Scheduler fires within the minute it is set for: round up so it never fires early."""
-    epoch = answer_by.timestamp()
-    whole_minute = math.ceil(epoch / 60) * 60
-    return datetime.fromtimestamp(whole_minute, tz=answer_by.tzinfo)
+# --- When the time-out arrives -------------------------------------------------------------
+# EventBridge Scheduler fires an at() schedule within the minute it names ("if you set your
+# schedule to run at 1:00, it will invoke the target API between 1:00:00 and 1:00:59":
+# Scheduler User Guide, "Schedule types"); Lambda retries a failed asynchronous invocation
+# about 1 minute and then 2 minutes later (Lambda Developer Guide, "Asynchronous invocation").
+SCHEDULER_PRECISION = timedelta(minutes=1)
+ASYNC_RETRIES = (timedelta(minutes=1), timedelta(minutes=2))
+# Past this, an open request's timer is lost (a dead letter): the next call for the same pair
+# times it out itself. Covers a timer started by StartTimer's last retry, fired at the end of
+# its minute, and the AnswerTimer function's own two retries, with room to spare.
+OVERDUE_AFTER = timedelta(minutes=15)
+
+
+def _next_whole_minute(moment: datetime) -> datetime:
+    whole_minute = math.ceil(moment.timestamp() / 60) * 60
+    return datetime.fromtimestamp(whole_minute, tz=moment.tzinfo)
+
+
+def timer_fire_at(answer_by: datetime, now: datetime | None = None) -> datetime:
+    """When to ask Scheduler to fire: `answer_by` rounded up to the whole minute (it fires
+    within the minute named, so never early); and never a moment already past, however late
+    the timer is started (a retried or re-driven start): then the next whole minute."""
+    fire_at = _next_whole_minute(answer_by)
+    if now is not None and fire_at <= now:
+        fire_at = _next_whole_minute(now + timedelta(seconds=1))
+    return fire_at
+
+
+def time_out_expected_by(answer_by: datetime) -> datetime:
+    """The moment after which a request still open is overdue (see OVERDUE_AFTER)."""
+    return timer_fire_at(answer_by) + OVERDUE_AFTER

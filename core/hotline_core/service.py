@@ -23,15 +23,18 @@ from hotline_core.ports import (
     EventPublisher,
     LinkExpired,
     OnceOnlySender,
+    Preemption,
     PublishFailed,
     RequestStore,
 )
 from hotline_core.requests import (
+    MOVES,
+    TOLD_CAN_TALK,
     CallRequest,
     CreateOutcome,
     Outcome,
-    Reason,
-    Status,
+    State,
+    Step,
     hash_token,
     link_url,
     looks_like_token,
@@ -47,7 +50,7 @@ if TYPE_CHECKING:
 
 # pages, PINs, the lockout and quiet hours are imported where they are used: a consumer
 # imports this module for one function and should not load them on its cold start.
-Step = Literal["done", "pin", "choose"]
+FlowStep = Literal["done", "pin", "choose"]
 MAX_PIN_TRIES = 3  # PIN entries per call; the per-phone lockout spans calls
 MAX_CHOICE_TRIES = 2  # a wrong or missing digit is asked again once, then goodbye
 # DTMF keys are ASCII: str.isdigit() would also take "²" or "١" (and int() then fails on "²").
@@ -89,7 +92,7 @@ class CallAnswer:
     receiver_name: str = ""
     lang: str = "ja"
     created: bool = False
-    step: Step = "done"
+    step: FlowStep = "done"
     tries: int = 0
     pin_proof: str = ""
     outcome: str = ""  # for logs and metrics only
@@ -155,7 +158,7 @@ def request_call(
     )
 
 
-def _say(caller: Person, key: str, outcome: str, step: Step = "done", **kw: Any) -> CallAnswer:
+def _say(caller: Person, key: str, outcome: str, step: FlowStep = "done", **kw: Any) -> CallAnswer:
     values = {k: v for k, v in kw.items() if isinstance(v, str)}
     return CallAnswer(
         registered=True,
@@ -239,11 +242,11 @@ def _ask(
     if quiet_until is not None:
         # A request of the caller's that went out before the quiet hours began is still
         # waiting for its answer: say that, as any repeat hears.
-        mine = store.open_request(caller.phone, receiver.phone)
-        if mine is not None and mine.waiting(now):
+        mine = store.newest_request(caller.phone, receiver.phone)
+        if mine is not None and _still_open(mine, now):
             return _say(caller, "prompt_waiting", "repeat", receiver=receiver.name)
         # Someone who asked for the caller a minute ago is awake, whatever their hours say.
-        theirs = store.open_request(receiver.phone, caller.phone)
+        theirs = store.newest_request(receiver.phone, caller.phone)
         if theirs is not None and theirs.waiting(now):
             matched = _match(caller, theirs, store, bus, now)
             if matched is not None:
@@ -273,7 +276,7 @@ def _ask(
         blocking = [rid for rid in (creation.mine, creation.theirs) if rid]
         found = store.get_many(blocking)
         mine = found.get(creation.mine or "")
-        if mine is not None and mine.waiting(now):
+        if mine is not None and _still_open(mine, now):
             return _say(caller, "prompt_waiting", "repeat", receiver=receiver.name)
         theirs = found.get(creation.theirs or "")
         if theirs is not None and theirs.waiting(now):
@@ -308,12 +311,23 @@ def _ask(
     return replace(answer, created=True)
 
 
+def _still_open(mine: CallRequest, now: datetime) -> bool:
+    """Whether the caller's earlier request to the same person still stands, so this call
+    is a repeat and creates nothing: until it is settled, also after its window while its
+    time-out is on its way (Scheduler's minute, Lambda's retries). A request overdue past
+    all of that lost its timer to a dead letter (re-driving it ends the request): it no
+    longer keeps its caller from asking again. The store's pair item stands just as long."""
+    return not mine.settled and not mine.overdue(now)
+
+
 def _match(
     caller: Person, theirs: CallRequest, store: RequestStore, bus: EventPublisher, now: datetime
 ) -> CallAnswer | None:
     """The caller is the receiver of `theirs`, which is waiting: settle it as a mutual
     accept. None when it got answered meanwhile (then this call is an ordinary one)."""
-    transition = store.accept_mutual(theirs.request_id, now, link_hash=theirs.link_hash)
+    transition = store.step(
+        Step.MATCH, now, request_id=theirs.request_id, link_hash=theirs.link_hash
+    )
     current = transition.request
     if current is None or not (transition.applied or current.mutual):
         return None
@@ -331,6 +345,15 @@ def show_answer_page(*, token: str | None, store: RequestStore, now: datetime) -
     return answer_page(found)
 
 
+@dataclass(frozen=True)
+class Answered:
+    """What an answer through the link did: the page to show, and the request as this answer
+    settled it (None when it changed nothing: a repeat, a lost race, a bad or late form)."""
+
+    page: Page
+    settled: CallRequest | None = None
+
+
 def answer(
     *,
     token: str | None,
@@ -338,39 +361,36 @@ def answer(
     store: RequestStore,
     bus: EventPublisher,
     now: datetime,
-) -> Page:
+) -> Answered:
     from hotline_core.pages import Page, answer_page, error_page
 
     if answer not in ("yes", "no"):
         # Read the request only to say it in the receiver's language.
         found = _find(token, store, now)
         if isinstance(found, Page):
-            return found
-        return error_page(400, "bad_answer", found.receiver.lang)
+            return Answered(found)
+        return Answered(error_page(400, "bad_answer", found.receiver.lang))
     if not token or not looks_like_token(token):
-        return error_page(404, "not_found")
+        return Answered(error_page(404, "not_found"))
     # One conditional write, no read first: it fails for a missing or expired link.
-    link_hash = hash_token(token)
-    transition = (
-        store.accept_link(link_hash, now) if answer == "yes" else store.decline_link(link_hash, now)
-    )
+    step = Step.ACCEPT if answer == "yes" else Step.DECLINE
+    transition = store.step(step, now, link_hash=hash_token(token), via_link=True)
     if transition.outcome is Outcome.NOT_FOUND or transition.request is None:
-        return error_page(404, "not_found")
+        return Answered(error_page(404, "not_found"))
     if transition.outcome is Outcome.LINK_EXPIRED:
-        return error_page(410, "expired", transition.request.receiver.lang)
+        return Answered(error_page(410, "expired", transition.request.receiver.lang))
     current = transition.request
-    if transition.applied or _settled_by(current, answer):
+    if transition.applied or _settled_by(current, step):
         # A repeat of the same answer announces it again: if the first publish failed, this
         # completes the request; if it did not, consumers are idempotent and nothing is sent.
         announce(current, bus)
     # A lost race or a different later answer: show how things stand, change nothing.
-    return answer_page(current)
+    return Answered(answer_page(current), current if transition.applied else None)
 
 
-def _settled_by(request: CallRequest, answer: str) -> bool:
-    if answer == "yes":
-        return request.status is Status.ACCEPTED
-    return request.status is Status.REFUSED and request.reason is Reason.DECLINED
+def _settled_by(request: CallRequest, step: Step) -> bool:
+    """Whether `request` is where `step` would have taken it (a repeat of the answer)."""
+    return any(request.state is target for _, target in MOVES[step])
 
 
 def outcome_event(
@@ -383,14 +403,15 @@ def outcome_event(
         "caller": request.caller,
         "receiver": request.receiver,
     }
-    if request.status is Status.ACCEPTED and request.mutual:
-        return MutualCallMatched(**common, matched_at=at)
-    if request.status is Status.ACCEPTED:
-        return Accepted(**common, accepted_at=at, late=request.late)
-    if request.status is Status.REFUSED and request.reason is Reason.DECLINED:
-        return Declined(**common, declined_at=at)
-    if request.status is Status.REFUSED:
-        return TimedOut(**common, timed_out_at=at)
+    match request.state:
+        case State.ACCEPTED_MUTUAL:
+            return MutualCallMatched(**common, matched_at=at)
+        case State.ACCEPTED | State.ACCEPTED_LATE:
+            return Accepted(**common, accepted_at=at, late=request.late)
+        case State.DECLINED:
+            return Declined(**common, declined_at=at)
+        case State.TIMED_OUT:
+            return TimedOut(**common, timed_out_at=at)
     return None
 
 
@@ -422,7 +443,7 @@ def time_out(
     now: datetime,
     link_hash: str | None = None,
 ) -> Outcome:
-    transition = store.time_out(request_id, now, link_hash=link_hash)
+    transition = store.step(Step.TIME_OUT, now, request_id=request_id, link_hash=link_hash)
     if transition.request is not None:
         # Applied: announce the time-out. Already settled: the timer only fires after an
         # answer when announcing that answer failed (a published Accepted or Declined cancels
@@ -432,17 +453,56 @@ def time_out(
 
 
 # Consumers -------------------------------------------------------------------------------
+# Each decides when it acts, from the request's current state and the clock, whether its
+# effect is still right: EventBridge delivers late, twice and in any order, Lambda retries a
+# minute and three minutes later, and an operator may re-drive a dead letter days later.
+
+InviteSkip = Literal["gone", "settled", "window_closed", "quiet_hours"]
 
 
-def invite_receiver(event: CallRequested, sms: OnceOnlySender) -> None:
+def invitation_blocked(
+    request: CallRequest | None, receiver: Party, now: datetime
+) -> InviteSkip | None:
+    """Why an invitation must not go out now (None: it may)."""
+    if request is None:
+        return "gone"  # past its retention: a re-drive long after
+    if request.settled:
+        return "settled"
+    if now >= request.answer_by:
+        return "window_closed"
+    if receiver.quiet_hours is not None:
+        from hotline_core.quiet import DEFAULT_TIMEZONE, QuietHours
+
+        quiet = QuietHours.parse(receiver.quiet_hours, receiver.timezone or DEFAULT_TIMEZONE)
+        if quiet.ends_at(now) is not None:
+            return "quiet_hours"
+    return None
+
+
+def invite_receiver(
+    event: CallRequested, sms: OnceOnlySender, store: RequestStore, now: datetime
+) -> InviteSkip | None:
+    """Text the receiver the link, once, while the request still waits for them; why not,
+    otherwise. Decided once the invitation is claimed (one read), so a delivery racing an
+    answer or the time-out cannot slip through, and the decision is final for the request."""
+    blocked: InviteSkip | None = None
+
+    def still_right() -> bool:
+        nonlocal blocked
+        request = store.get_by_link(hash_token(token_of(event.link)))
+        blocked = invitation_blocked(request, event.receiver, now)
+        return blocked is None
+
     body = messages.text("invite", event.receiver.lang, caller=event.caller.name, link=event.link)
-    sms.send_once(f"invite#{event.request_id}", event.receiver.phone, body)
+    sms.send_once(f"invite#{event.request_id}", event.receiver.phone, body, still_right=still_right)
+    return blocked
 
 
-def start_timer(event: CallRequested, timer: AnswerTimer) -> bool:
+def start_timer(event: CallRequested, timer: AnswerTimer, now: datetime) -> bool:
     # The timer carries where the request is stored, so firing costs one write, no lookup.
+    # Never a moment already past: a late start (a retry, a re-drive) fires at the next minute.
     link_hash = hash_token(token_of(event.link))
-    return timer.start(event.request_id, timer_fire_at(event.answer_by), link_hash=link_hash)
+    return timer.start(event.request_id, timer_fire_at(event.answer_by, now), link_hash=link_hash)
 
 
 def cancel_timer(event: Accepted | Declined | MutualCallMatched, timer: AnswerTimer) -> bool:
@@ -466,13 +526,36 @@ def caller_message(event: OutcomeEvent) -> tuple[MessageKind, str]:
     return "outcome", messages.text(key, lang, receiver=receiver)
 
 
-def tell_caller(event: OutcomeEvent | MutualCallMatched, sms: OnceOnlySender) -> None:
-    # One key per kind: whatever races happened, the caller gets one outcome and at most
-    # one late "free now".
+class OutcomeInFlight(RuntimeError):
+    """The caller's "can't talk" is being sent right now: "free now" must wait for it, so this
+    invocation fails and Lambda's retry a minute later sends it after."""
+
+
+def tell_caller(
+    event: OutcomeEvent | MutualCallMatched, sms: OnceOnlySender, store: RequestStore
+) -> None:
+    """One key per kind: whatever races happened, the caller gets one outcome and at most
+    one late "free now", and never a "can't talk" after any text saying they can talk."""
     if isinstance(event, MutualCallMatched):
         tell_both(event, sms)
         return
     kind, body = caller_message(event)
+    outcome_key = f"outcome#{event.request_id}"
+    if isinstance(event, TimedOut):
+        # A late yes may have come in since (and may arrive first): decided once claimed, so
+        # a "free now" that follows finds this claim settled, or in flight, and waits.
+        def still_timed_out() -> bool:
+            current = store.get(event.request_id)
+            return current is not None and current.state not in TOLD_CAN_TALK
+
+        sms.send_once(
+            outcome_key, event.caller.phone, body, still_right=still_timed_out, mark_ended=True
+        )
+        return
+    # "free now" settles the caller's outcome: a "can't talk" not yet sent never will be;
+    # one being sent this moment goes first.
+    if kind == "late" and sms.preempt(outcome_key) is Preemption.IN_FLIGHT:
+        raise OutcomeInFlight(f"{outcome_key} is being sent: the late text waits for it")
     sms.send_once(f"{kind}#{event.request_id}", event.caller.phone, body)
 
 
@@ -494,9 +577,10 @@ def tell_both(event: MutualCallMatched, sms: OnceOnlySender) -> None:
 
 
 __all__ = [
+    "Answered",
     "CallAnswer",
     "CallInput",
-    "Reason",
+    "OutcomeInFlight",
     "answer",
     "caller_message",
     "cancel_timer",

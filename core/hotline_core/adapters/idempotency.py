@@ -23,23 +23,30 @@ phone number, no text.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from botocore.exceptions import ClientError
 
 from hotline_core.adapters.retry import Retrier
+from hotline_core.ports import Preemption
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
     from hotline_core.ports import SmsSender
 
-# Long enough to outlive every EventBridge retry (24 h), a replay soon after, and a DLQ redrive.
-RECORD_LIFETIME_SECONDS = 3 * 24 * 3600
+# Longer than anything can arrive again: EventBridge's retries (an hour here), a replay, and
+# a dead letter re-driven before its queue drops it (14 days).
+RECORD_LIFETIME_SECONDS = 15 * 24 * 3600
+# Longer than any consumer's Timeout in template.yaml (a test checks): a claim this old
+# belongs to an effect that has ended.
+CLAIM_SETTLED_AFTER = timedelta(seconds=30)
+PREEMPTED = "preempted"  # the owner of a claim that stands for an effect that must not run
 T = TypeVar("T")
 
 
@@ -74,8 +81,10 @@ class OnceOnly:
         self._release_retry = release_retry or _at_once
         self._owner = owner
 
-    def do(self, key: str, effect: Callable[[], T]) -> Once[T]:
-        """Run `effect` unless `key` was claimed before."""
+    def do(self, key: str, effect: Callable[[], T], *, mark_ended: bool = False) -> Once[T]:
+        """Run `effect` unless `key` was claimed before. `mark_ended`: once the effect has
+        run, say so on the claim (one more write), so a `preempt` of the key knows at once
+        that it ended rather than waiting for the claim to age."""
         owner = self._owner()
         sent = False
 
@@ -97,29 +106,65 @@ class OnceOnly:
         except BaseException as exc:
             self._release_after(exc, key, owner)
             raise
+        if mark_ended:
+            # The effect is done: if this write fails, the claim's age still tells.
+            with contextlib.suppress(Exception):
+                self._release_retry(lambda: self._put_claim(key, owner, ended=True))
         return Once(ran=True, value=value)
 
+    def preempt(self, key: str, *, settled_after: timedelta) -> Preemption:
+        """Claim `key` for no effect, so its effect never runs; or, when it was claimed
+        before, whether the effect that claimed it has ended: every effect ends (done, or
+        raised and released) well inside its function's timeout, so a claim older than
+        `settled_after` (longer than any consumer's timeout) belongs to an ended effect."""
+        found = self._claim_retry(lambda: self._put_claim(key, PREEMPTED))
+        if found is None or found.get("owner", {}).get("S") == PREEMPTED:
+            return Preemption.PREEMPTED
+        if found.get("ended", {}).get("BOOL"):
+            return Preemption.SETTLED
+        claimed_at = datetime.fromisoformat(found["claimed_at"]["S"])
+        if self._clock() - claimed_at >= settled_after:
+            return Preemption.SETTLED
+        return Preemption.IN_FLIGHT
+
     def _claim(self, key: str, owner: str) -> bool:
+        found = self._put_claim(key, owner)
+        # Our own earlier attempt, written but answered too late, is still ours.
+        return found is None or found.get("owner", {}).get("S") == owner
+
+    def _put_claim(self, key: str, owner: str, *, ended: bool = False) -> dict[str, Any] | None:
+        """Write the claim; None when written, else the claim that was there. `ended`:
+        rewrite our own claim as one whose effect has run (PutItem, not UpdateItem: one
+        permission for every write a claim needs)."""
         now = self._clock()
+        item: dict[str, Any] = {
+            "id": {"S": key},
+            "owner": {"S": owner},
+            "claimed_at": {"S": now.isoformat()},
+            "expiration": {"N": str(int(now.timestamp()) + RECORD_LIFETIME_SECONDS)},
+        }
+        if ended:
+            item["ended"] = {"BOOL": True}
+        condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(id)"}
+        if ended:
+            condition = {
+                "ConditionExpression": "#owner = :owner",
+                "ExpressionAttributeNames": {"#owner": "owner"},
+                "ExpressionAttributeValues": {":owner": {"S": owner}},
+            }
         try:
             self._db.put_item(
                 TableName=self._table,
-                Item={
-                    "id": {"S": key},
-                    "owner": {"S": owner},
-                    "claimed_at": {"S": now.isoformat()},
-                    "expiration": {"N": str(int(now.timestamp()) + RECORD_LIFETIME_SECONDS)},
-                },
-                ConditionExpression="attribute_not_exists(id)",
+                Item=item,
+                **condition,
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                # Our own earlier attempt, written but answered too late, is still ours.
-                found: Any = exc.response.get("Item") or {}
-                return bool(found.get("owner", {}).get("S") == owner)
+                found: dict[str, Any] = exc.response.get("Item") or {}  # type: ignore[assignment]
+                return found
             raise
-        return True
+        return None
 
     def _release(self, key: str, owner: str) -> None:
         try:
@@ -146,9 +191,30 @@ class OnceOnlySms:
         self._sms = sms
         self._once = once
 
-    def send_once(self, key: str, to: str, body: str) -> bool:
-        """Send unless a message with this key was already sent; whether it was sent now."""
-        return self._once.do(key, lambda: self._sms.send(to, body)).ran
+    def send_once(
+        self,
+        key: str,
+        to: str,
+        body: str,
+        *,
+        still_right: Callable[[], bool] | None = None,
+        mark_ended: bool = False,
+    ) -> bool:
+        """Send unless a message with this key was already claimed, and unless `still_right`,
+        asked once the key is claimed, says no; whether it was sent now. `mark_ended`: a
+        text that another may wait for (`preempt`) says on its claim when it is done."""
+
+        def send() -> bool:
+            if still_right is not None and not still_right():
+                return False  # decided: the claim stays, so no later delivery sends it either
+            self._sms.send(to, body)
+            return True
+
+        once = self._once.do(key, send, mark_ended=mark_ended)
+        return once.ran and bool(once.value)
+
+    def preempt(self, key: str) -> Preemption:
+        return self._once.preempt(key, settled_after=CLAIM_SETTLED_AFTER)
 
     def recording(self) -> SentRecord:
         """A sender for one invocation that remembers which keys it really sent."""
@@ -163,6 +229,17 @@ class SentRecord:
         self._sender = sender
         self.sent: list[str] = []
 
-    def send_once(self, key: str, to: str, body: str) -> None:
-        if self._sender.send_once(key, to, body):
+    def send_once(
+        self,
+        key: str,
+        to: str,
+        body: str,
+        *,
+        still_right: Callable[[], bool] | None = None,
+        mark_ended: bool = False,
+    ) -> None:
+        if self._sender.send_once(key, to, body, still_right=still_right, mark_ended=mark_ended):
             self.sent.append(key)
+
+    def preempt(self, key: str) -> Preemption:
+        return self._sender.preempt(key)

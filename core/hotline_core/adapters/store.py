@@ -21,15 +21,21 @@ from botocore.exceptions import ClientError
 from hotline_core.events import Party
 from hotline_core.ports import LinkExpired
 from hotline_core.requests import (
+    MOVES,
     REQUEST_RETENTION,
+    STORED,
     CallRequest,
     CreateOutcome,
     Creation,
     Link,
     Outcome,
     Reason,
+    State,
     Status,
+    Step,
     Transition,
+    state_of,
+    time_out_expected_by,
 )
 
 if TYPE_CHECKING:
@@ -74,11 +80,13 @@ def request_from_item(item: Item) -> CallRequest:
         hotline_number=item["hotline_number"]["S"],
         requested_at=requested_at,
         answer_by=answer_by,
-        status=Status(item["status"]["S"]),
-        reason=Reason(item["reason"]["S"]) if "reason" in item else None,
-        late=item.get("late", {}).get("BOOL", False),
+        state=state_of(
+            Status(item["status"]["S"]),
+            Reason(item["reason"]["S"]) if "reason" in item else None,
+            late=item.get("late", {}).get("BOOL", False),
+            mutual=item.get("mutual", {}).get("BOOL", False),
+        ),
         answered_at=_time(item, "answered_at"),
-        mutual=item.get("mutual", {}).get("BOOL", False),
         link_hash=item["pk"]["S"].removeprefix("LINK#"),
     )
 
@@ -110,9 +118,10 @@ class DynamoRequestStore:
 
     def create(self, request: CallRequest, link: Link, *, settled: Iterable[str] = ()) -> Creation:
         """One transaction: the request, its link, the caller → receiver pair item, and a
-        check that no receiver → caller request is waiting. A pair item blocks while its
-        window is open unless its request id is in `settled` (the caller read it and found
-        it answered)."""
+        check that no receiver → caller request is waiting. The caller's own pair item
+        blocks until its time-out is overdue, the other way's while its window is open;
+        neither when its request id is in `settled` (the caller read it and found it
+        answered, or timed it out)."""
         request_item: Item = {
             "pk": _s(f"LINK#{link.token_hash}"),
             "request_id": _s(request.request_id),
@@ -135,12 +144,21 @@ class DynamoRequestStore:
             "pk": _s(pair_key(request.caller.phone, request.receiver.phone)),
             "request_id": _s(request.request_id),
             "link_hash": _s(link.token_hash),
+            # Until then its receiver may answer it: their call back is a mutual one.
             "open_until": _n(_epoch(request.answer_by)),
+            # Until then it stands for its caller, also after the window while its time-out
+            # is on its way: their repeat call creates nothing.
+            "stands_until": _n(_epoch(time_out_expected_by(request.answer_by))),
             "expires_at": _n(_epoch(request.answer_by + REQUEST_RETENTION)),
         }
         ids = sorted(set(settled))
         ignore = "".join(f" OR request_id = :settled{i}" for i in range(len(ids)))
         free = f"attribute_not_exists(pk) OR open_until <= :now{ignore}"
+        # (Pair items written before `stands_until` existed stand until their window closes.)
+        mine_free = (
+            "attribute_not_exists(pk) OR stands_until <= :now"
+            f" OR (attribute_not_exists(stands_until) AND open_until <= :now){ignore}"
+        )
         values: Item = {":now": _n(_epoch(request.requested_at))}
         values.update({f":settled{i}": _s(rid) for i, rid in enumerate(ids)})
         mine_values = {**values, ":me": _s(request.request_id)}
@@ -166,7 +184,7 @@ class DynamoRequestStore:
                             "TableName": self._table,
                             "Item": pair_item,
                             # A retry for the same contact finds its own pair item.
-                            "ConditionExpression": f"{free} OR request_id = :me",
+                            "ConditionExpression": f"{mine_free} OR request_id = :me",
                             "ExpressionAttributeValues": mine_values,
                             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                         }
@@ -218,7 +236,7 @@ class DynamoRequestStore:
         )
         return list(got.get("Responses", {}).get(self._table, []))
 
-    def open_request(self, caller_phone: str, receiver_phone: str) -> CallRequest | None:
+    def newest_request(self, caller_phone: str, receiver_phone: str) -> CallRequest | None:
         """The newest request from caller to receiver, settled or not; None when none."""
         pair = self._get_item(pair_key(caller_phone, receiver_phone))
         if pair is None:
@@ -236,23 +254,6 @@ class DynamoRequestStore:
         pointer = self._get_item(f"REQ#{request_id}")
         return pointer["link_hash"]["S"] if pointer else None
 
-    def accept_mutual(
-        self, request_id: str, now: datetime, *, link_hash: str | None = None
-    ) -> Transition:
-        """`inquiry → accepted` because the receiver called the caller back."""
-        return self._transition(
-            request_id,
-            link_hash,
-            update="SET #s = :accepted, late = :false, mutual = :true, answered_at = :now",
-            condition="#s = :inquiry",
-            values={
-                ":accepted": _s(Status.ACCEPTED),
-                ":false": {"BOOL": False},
-                ":true": {"BOOL": True},
-            },
-            now=now,
-        )
-
     def get(self, request_id: str) -> CallRequest | None:
         link_hash = self._link_hash(request_id)
         found = self._get_item(f"LINK#{link_hash}") if link_hash else None
@@ -267,109 +268,68 @@ class DynamoRequestStore:
             raise LinkExpired(token_hash[:8], request_from_item(found).receiver.lang)
         return request_from_item(found)
 
-    def accept(
-        self, request_id: str | None, now: datetime, *, link_hash: str | None = None
-    ) -> Transition:
-        return self._accept(request_id, link_hash, now, check_link=False)
+    def get_by_link(self, link_hash: str) -> CallRequest | None:
+        """The request stored under a link, whatever its lifetime (for the consumers)."""
+        found = self._get_item(f"LINK#{link_hash}")
+        return request_from_item(found) if found else None
 
-    def accept_link(self, link_hash: str, now: datetime) -> Transition:
-        """The receiver's yes through the link: one conditional write, no read first; a link
-        past its lifetime changes nothing (`LINK_EXPIRED`)."""
-        return self._accept(None, link_hash, now, check_link=True)
-
-    def decline_link(self, link_hash: str, now: datetime) -> Transition:
-        return self._refuse(None, link_hash, Reason.DECLINED, now, check_link=True)
-
-    def decline(
-        self, request_id: str, now: datetime, *, link_hash: str | None = None
-    ) -> Transition:
-        return self._refuse(request_id, link_hash, Reason.DECLINED, now)
-
-    def time_out(
-        self, request_id: str, now: datetime, *, link_hash: str | None = None
-    ) -> Transition:
-        return self._refuse(request_id, link_hash, Reason.TIMED_OUT, now)
-
-    def _accept(
-        self, request_id: str | None, link_hash: str | None, now: datetime, *, check_link: bool
-    ) -> Transition:
-        link_hash = link_hash or (self._link_hash(request_id) if request_id else None)
-        first = self._transition(
-            request_id,
-            link_hash,
-            update="SET #s = :accepted, late = :false, answered_at = :now REMOVE reason",
-            condition="#s = :inquiry",
-            values={":accepted": _s(Status.ACCEPTED), ":false": {"BOOL": False}},
-            now=now,
-            check_link=check_link,
-        )
-        if first.outcome is not Outcome.ALREADY_SETTLED or first.request is None:
-            return first
-        if first.request.status is Status.REFUSED and first.request.reason is Reason.TIMED_OUT:
-            # Too late for the window, not too late to say "free now".
-            return self._transition(
-                request_id,
-                link_hash,
-                update="SET #s = :accepted, late = :true, answered_at = :now REMOVE reason",
-                condition="#s = :refused AND reason = :timed_out",
-                values={
-                    ":accepted": _s(Status.ACCEPTED),
-                    ":true": {"BOOL": True},
-                    ":refused": _s(Status.REFUSED),
-                    ":timed_out": _s(Reason.TIMED_OUT),
-                },
-                now=now,
-                check_link=check_link,
-            )
-        return first
-
-    def _refuse(
+    def step(
         self,
-        request_id: str | None,
-        link_hash: str | None,
-        reason: Reason,
+        step: Step,
         now: datetime,
         *,
-        check_link: bool = False,
+        request_id: str | None = None,
+        link_hash: str | None = None,
+        via_link: bool = False,
     ) -> Transition:
-        return self._transition(
-            request_id,
-            link_hash,
-            update="SET #s = :refused, reason = :reason, answered_at = :now",
-            condition="#s = :inquiry",
-            values={":refused": _s(Status.REFUSED), ":reason": _s(reason)},
-            now=now,
-            check_link=check_link,
-        )
-
-    def _transition(
-        self,
-        request_id: str | None,
-        link_hash: str | None,
-        *,
-        update: str,
-        condition: str,
-        values: dict[str, Any],
-        now: datetime,
-        check_link: bool = False,
-    ) -> Transition:
+        """Apply `step` with one conditional write per move the state machine allows for it
+        (`requests.MOVES`), tried in order: a write whose condition fails tells which state
+        the request is in, and the move from that state, if there is one, is tried next.
+        `via_link`: the answer came through the link, so a link past its lifetime changes
+        nothing (`LINK_EXPIRED`); TTL deletes lazily, so the lifetime is in the condition."""
         # The caller usually knows the request's link (the page, the timer); else one read.
         link_hash = link_hash or (self._link_hash(request_id) if request_id else None)
         if link_hash is None:
             return Transition(Outcome.NOT_FOUND, None)
+        moves = MOVES[step]
+        tried: set[State] = set()
+        source, target = moves[0]
+        while True:
+            tried.add(source)
+            transition = self._move(link_hash, source, target, now, via_link=via_link)
+            if transition.outcome is not Outcome.ALREADY_SETTLED or transition.request is None:
+                return transition
+            current = transition.request.state
+            following = [(s, t) for s, t in moves if s is current and s not in tried]
+            if not following:
+                return transition
+            source, target = following[0]
+
+    def _move(
+        self, link_hash: str, source: State, target: State, now: datetime, *, via_link: bool
+    ) -> Transition:
         key = f"LINK#{link_hash}"
-        condition = f"attribute_exists(pk) AND ({condition})"
-        if check_link:
-            # TTL deletes lazily, so the link's lifetime is part of the condition.
-            condition += " AND link_expires_at > :epoch"
-        every = {
-            **values,
+        was, becomes = STORED[source], STORED[target]
+        condition = "attribute_exists(pk) AND #s = :from"
+        values: dict[str, Any] = {
+            ":from": _s(was.status),
+            ":to": _s(becomes.status),
+            ":late": {"BOOL": becomes.late},
+            ":mutual": {"BOOL": becomes.mutual},
             ":now": _s(now.astimezone(UTC).isoformat()),
-            ":inquiry": _s(Status.INQUIRY),
-            ":epoch": _n(_epoch(now)),
         }
-        # DynamoDB rejects values the expressions do not use.
-        used = {k: v for k, v in every.items() if k in update or k in condition}
+        if was.reason is not None:
+            condition += " AND reason = :from_reason"
+            values[":from_reason"] = _s(was.reason)
+        update = "SET #s = :to, late = :late, mutual = :mutual, answered_at = :now"
+        if becomes.reason is not None:
+            update += ", reason = :reason"
+            values[":reason"] = _s(becomes.reason)
+        else:
+            update += " REMOVE reason"
+        if via_link:
+            condition += " AND link_expires_at > :epoch"
+            values[":epoch"] = _n(_epoch(now))
         try:
             result = self._db.update_item(
                 TableName=self._table,
@@ -377,7 +337,7 @@ class DynamoRequestStore:
                 UpdateExpression=update,
                 ConditionExpression=condition,
                 ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues=used,
+                ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
@@ -390,7 +350,7 @@ class DynamoRequestStore:
             if old is None:
                 return Transition(Outcome.NOT_FOUND, None)
             current = request_from_item(old)
-            if check_link and int(old["link_expires_at"]["N"]) <= _epoch(now):
+            if via_link and int(old["link_expires_at"]["N"]) <= _epoch(now):
                 return Transition(Outcome.LINK_EXPIRED, current)
             return Transition(Outcome.ALREADY_SETTLED, current)
         return Transition(Outcome.APPLIED, request_from_item(result["Attributes"]))

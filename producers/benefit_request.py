@@ -1,6 +1,7 @@
 """Amazon Connect (second line) → `getMemberId` answers `{"memberId": id or "-1"}`;
 `sendSms` with `pinCode` answers `{"result": "Success" or "Fail"}` and, on success, publishes
-`BenefitRequested`. Any other `cmd` raises, so the flow takes its error branch."""
+`BenefitRequested`. A flow that passes `pinTries` gets it back counted (and `askAgain`), so
+it loops over one PIN prompt. Any other `cmd` raises, so the flow takes its error branch."""
 
 from __future__ import annotations
 
@@ -53,8 +54,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     contact = ConnectContactEvent.parse(event)
     cmd = contact.parameters.get("cmd", "")
     logger.append_keys(contact_id=contact.contact_id, caller=mask_phone(contact.caller), cmd=cmd)
+    tries = benefits.pin_tries(contact.parameters)
     if cmd == "getMemberId":
-        answer = benefits.member_answer(contact.caller, tables.members)
+        answer = benefits.member_answer(contact.caller, tables.members, tries)
         metrics.add_metric(name="MemberLookups", unit=MetricUnit.Count, value=1)
         logger.info("member looked up", member=answer["memberId"] != benefits.NOT_A_MEMBER)
         return answer
@@ -70,9 +72,15 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
                 benefits=tables.benefits,
                 guard=tables.guard,
                 bus=deps.bus,
+                tries=tries,
             )
         _count(result.outcome, result.counts_as_failure)
-        logger.info("PIN checked", outcome=result.outcome.value, member_id=result.member_id)
+        logger.info(
+            "PIN checked",
+            outcome=result.outcome.value,
+            member_id=result.member_id,
+            tries=result.tries,
+        )
         return result.as_connect_map()
     logger.error("unknown command", known=list(COMMANDS))
     metrics.add_metric(name="UnknownCommands", unit=MetricUnit.Count, value=1)

@@ -158,6 +158,26 @@ def test_the_lambda_answers_the_original_contract_exactly(line):
         invoke(cmd="getBenefit")
 
 
+def test_the_lambda_hands_back_the_count_the_flow_passes(line):
+    def invoke(**parameters):
+        event = json.loads((ROOT / "tests/events/connect-contact-flow-event.json").read_text())
+        event["Details"]["ContactData"]["CustomerEndpoint"]["Address"] = MEMBER
+        event["Details"]["Parameters"] = parameters
+        return line.host.invoke("BenefitRequestFunction", event)
+
+    assert invoke(cmd="getMemberId", pinTries="0") == {"memberId": "M001", "pinTries": "0"}
+    assert invoke(cmd="sendSms", pinCode="Timeout", pinTries="0") == {
+        "result": "Fail",
+        "pinTries": "1",
+        "askAgain": "true",
+    }
+    assert invoke(cmd="sendSms", pinCode=PIN, pinTries="2") == {
+        "result": "Success",
+        "pinTries": "2",
+        "askAgain": "false",
+    }
+
+
 def test_an_unknown_cmd_takes_the_flows_error_branch(line, tmp_path):
     flow = json.loads((ROOT / "contact_flow/benefits.json").read_text(encoding="utf-8"))
     for action in flow["Actions"]:

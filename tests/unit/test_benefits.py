@@ -259,6 +259,61 @@ def test_malformed_pins_are_not_counted(world: dict[str, Any]) -> None:
     assert attempt(world, PIN).granted
 
 
+# --- the flow's PIN loop: the count the flow passes back -----------------------------------
+def counted(world: dict[str, Any], pin: str, tries: int) -> dict[str, str]:
+    answer = request_benefit(
+        phone=PHONE, pin=pin, contact_id="contact-1", now=T0, tries=tries, **world
+    )
+    return answer.as_connect_map()
+
+
+def test_every_failed_entry_costs_a_try_and_the_third_ends_the_loop(
+    world: dict[str, Any],
+) -> None:
+    # A wrong PIN, a timeout (Connect stores "Timeout") and a short entry, one after another.
+    answers = [counted(world, pin, tries) for tries, pin in enumerate(["0000", "Timeout", "12"])]
+
+    assert answers == [
+        {"result": "Fail", "pinTries": "1", "askAgain": "true"},
+        {"result": "Fail", "pinTries": "2", "askAgain": "true"},
+        {"result": "Fail", "pinTries": "3", "askAgain": "false"},
+    ]
+    assert world["guard"].records[PHONE].failed_at == [T0]  # only the PIN-shaped one counts
+    assert world["benefits"].lookups == 1
+
+
+def test_the_right_pin_on_the_last_try_is_granted_and_ends_the_loop(world: dict[str, Any]) -> None:
+    assert counted(world, PIN, 2) == {"result": "Success", "pinTries": "2", "askAgain": "false"}
+    assert len(world["bus"].published) == 1
+
+
+def test_a_locked_phone_costs_tries_like_a_wrong_pin(world: dict[str, Any]) -> None:
+    for i in range(5):
+        attempt(world, f"000{i}")
+
+    assert counted(world, PIN, 0) == {"result": "Fail", "pinTries": "1", "askAgain": "true"}
+
+
+@pytest.mark.parametrize(
+    ("parameters", "tries"),
+    [
+        ({}, None),
+        ({"pinTries": "0"}, 0),
+        ({"pinTries": "2"}, 2),
+        ({"pinTries": "99"}, 99),
+        ({"pinTries": ""}, 0),
+        ({"pinTries": "²"}, 0),
+        ({"pinTries": "-1"}, 0),
+        ({"pinTries": "100"}, 0),
+        ({"pinTries": "x"}, 0),
+    ],
+)
+def test_the_count_is_read_as_ascii_digits_or_not_at_all(
+    parameters: dict[str, str], tries: int | None
+) -> None:
+    assert benefits.pin_tries(parameters) == tries
+
+
 # --- the text ------------------------------------------------------------------------------
 def test_the_member_is_texted_the_url_as_plain_text_once_per_request() -> None:
     sms = FakeOnceOnly()
@@ -321,6 +376,18 @@ def test_the_handler_answers_the_contract_exactly(handler: Any) -> None:
     assert handler(connect_event(cmd="sendSms", pinCode=PIN), Context()) == {"result": "Success"}
     assert handler(connect_event(cmd="sendSms", pinCode="0000"), Context()) == {"result": "Fail"}
     assert handler(connect_event(cmd="sendSms"), Context()) == {"result": "Fail"}
+
+
+def test_the_handler_hands_back_the_count_the_flow_passes(handler: Any) -> None:
+    assert handler(connect_event(cmd="getMemberId", pinTries="0"), Context()) == {
+        "memberId": "M001",
+        "pinTries": "0",
+    }
+    assert handler(connect_event(cmd="sendSms", pinCode="0000", pinTries="2"), Context()) == {
+        "result": "Fail",
+        "pinTries": "3",
+        "askAgain": "false",
+    }
 
 
 @pytest.mark.parametrize("parameters", [{"cmd": "deleteEverything"}, {}, {"pinCode": PIN}])

@@ -158,6 +158,14 @@ def test_the_lambda_answers_the_original_contract_exactly(line):
         invoke(cmd="getBenefit")
 
 
+def test_the_pin_loop_ends_after_three_tries_however_many_pins_are_typed(line):
+    answer = call(line, "1111#2222#3333#4444#5555#")
+
+    assert answer["prompts"] == [GREETING] + [ASK_PIN, WRONG_PIN] * 3 + [GOODBYE]
+    assert answer["lambda_invocations"] == 1 + 3  # the Lambda's count ended the loop
+    assert len(attempts_item(line)["failed_at"]["L"]) == 3
+
+
 def test_the_lambda_hands_back_the_count_the_flow_passes(line):
     def invoke(**parameters):
         event = json.loads((ROOT / "tests/events/connect-contact-flow-event.json").read_text())

@@ -539,7 +539,7 @@ def test_the_benefits_flow_logs_again_after_every_pin_check() -> None:
         "UpdateFlowLoggingBehavior",
     }
     assert all(
-        i.startswith(("ask-pin-", "check-pin-entered-", "invoke-send-sms-", "pin-logging-"))
+        i.startswith(("ask-pin", "check-pin-entered", "invoke-send-sms", "pin-logging-"))
         for i in unlogged
     )
     spoken = {i for i, t in types.items() if t in ("MessageParticipant", "DisconnectParticipant")}

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from hotline_core.benefits import MAX_PIN_TRIES
 from hotline_tools.local import flow as flow_module
 from hotline_tools.local.flow import (
     LOCAL_INSTANCE_ARN,
@@ -239,15 +240,27 @@ RIGHT_PIN = "1234"
 
 
 def benefit_lambda(event: dict[str, Any]) -> dict[str, str]:
+    """The benefits Lambda's contract: it hands back the `pinTries` the flow passes, counting
+    every entry that failed, and says whether to ask again."""
     parameters = event["Details"]["Parameters"]
     if parameters["cmd"] == "getMemberId":
         phone = event["Details"]["ContactData"]["CustomerEndpoint"]["Address"]
-        return {"memberId": MEMBERS.get(phone, "-1")}
-    return {"result": "Success" if parameters["pinCode"] == RIGHT_PIN else "Fail"}
+        return {"memberId": MEMBERS.get(phone, "-1"), "pinTries": parameters["pinTries"]}
+    granted = parameters["pinCode"] == RIGHT_PIN
+    tries = int(parameters["pinTries"]) + (0 if granted else 1)
+    return {
+        "result": "Success" if granted else "Fail",
+        "pinTries": str(tries),
+        "askAgain": "true" if not granted and tries < MAX_PIN_TRIES else "false",
+    }
 
 
 def pins_sent(fake: FakeLambda) -> list[str]:
-    return [p["pinCode"] for p in fake.parameters if p["cmd"] == "sendSms"]
+    """The entries checked as PINs. A timeout reaches the check too, as Connect's "Timeout"
+    (so that the Lambda counts the try), but nothing was typed: it is not a PIN sent."""
+    return [
+        p["pinCode"] for p in fake.parameters if p["cmd"] == "sendSms" and p["pinCode"] != "Timeout"
+    ]
 
 
 def test_member_with_the_right_pin_is_told_to_check_sms(benefits_flow: dict[str, Any]) -> None:
@@ -258,8 +271,8 @@ def test_member_with_the_right_pin_is_told_to_check_sms(benefits_flow: dict[str,
     assert result.prompts == [GREETING, PIN_PROMPT, SMS_SENT, GOODBYE]
     assert result.attributes == {"memberId": "M-0001"}
     assert fake.parameters == [
-        {"cmd": "getMemberId"},
-        {"cmd": "sendSms", "pinCode": "1234"},
+        {"cmd": "getMemberId", "pinTries": "0"},
+        {"cmd": "sendSms", "pinCode": "1234", "pinTries": "0"},
     ]
     assert all(arn == "${BenefitRequestFunction.Arn}" for arn, _ in fake.calls)
     # The attribute set after the first invocation travels with the second one.
@@ -318,6 +331,8 @@ def test_pin_timeouts_count_as_tries(benefits_flow: dict[str, Any]) -> None:
         GOODBYE,
     ]
     assert pins_sent(fake) == []
+    # Each silence reaches the one PIN check as Connect's "Timeout", which counts the try.
+    assert [p.get("pinCode") for p in fake.parameters[1:]] == ["Timeout"] * 3
 
 
 def test_wrong_pin_then_silence(benefits_flow: dict[str, Any]) -> None:
@@ -339,6 +354,47 @@ def test_sms_lambda_error_plays_the_apology(benefits_flow: dict[str, Any]) -> No
 
     assert result.prompts == [GREETING, PIN_PROMPT, UNAVAILABLE]
     assert result.path[-1] == "disconnect"
+
+
+def test_the_benefits_flow_asks_and_checks_the_pin_once_in_a_loop(
+    benefits_flow: dict[str, Any],
+) -> None:
+    """One PIN prompt and one PIN check, looped on the count the Lambda hands back, not one
+    copy per try; a caller who keeps typing is cut off after the third try."""
+    actions = benefits_flow["Actions"]
+    prompts = [a["Identifier"] for a in actions if a["Type"] == "GetParticipantInput"]
+    invocations = sorted(
+        (a["Parameters"]["LambdaInvocationAttributes"]["cmd"], a["Identifier"])
+        for a in actions
+        if a["Type"] == "InvokeLambdaFunction"
+    )
+    assert prompts == ["ask-pin"]
+    assert invocations == [
+        ("getMemberId", "invoke-get-member-id"),
+        ("sendSms", "invoke-send-sms"),
+    ]
+
+    fake = FakeLambda(benefit_lambda)
+    result = run_flow(benefits_flow, make_contact(digits="1111#" * 10), fake)
+
+    assert [p["pinTries"] for p in fake.parameters] == ["0", "0", "1", "2"]
+    assert result.path.count("ask-pin") == result.path.count("invoke-send-sms") == 3
+    assert result.prompts == [GREETING] + [PIN_PROMPT, WRONG_PIN] * 3 + [GOODBYE]
+
+
+def test_a_lambda_that_does_not_say_ask_again_ends_the_loop(benefits_flow: dict[str, Any]) -> None:
+    """The original contract ({"result": "Fail"} alone) is one try, never an endless loop."""
+
+    def original_contract(event: dict[str, Any]) -> dict[str, str]:
+        if event["Details"]["Parameters"]["cmd"] == "getMemberId":
+            return {"memberId": "M-0001"}
+        return {"result": "Fail"}
+
+    result = run_flow(
+        benefits_flow, make_contact(digits="1111#" * 5), FakeLambda(original_contract)
+    )
+
+    assert result.prompts == [GREETING, PIN_PROMPT, WRONG_PIN, GOODBYE]
 
 
 # --- the flow files themselves --------------------------------------------------------------

@@ -1,11 +1,12 @@
 """A consumer (or the answer timer) that keeps raising is retried as Lambda retries an
-asynchronous invocation, then lands in its OnFailure dead-letter queue, visible through
-`GET /_local/dead-letters`."""
+asynchronous invocation (60 s, then 120 s later, on the local clock), then lands in its
+OnFailure dead-letter queue, visible through `GET /_local/dead-letters`."""
 
 from __future__ import annotations
 
 import json
 import urllib.request
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -17,6 +18,9 @@ from hotline_core.ports import PublishFailed
 from hotline_tools.local.server import LocalServer
 
 TAKUMI, MIZUKI = "+819011112222", "+817033334444"
+# What GET /_local/dead-letters adds to Lambda's record (the record itself is what the
+# OnFailure queue holds).
+SUMMARY = {"id", "function", "event_type", "request_id", "error", "failed_at"}
 
 
 def fetch(server: LocalServer, path: str, body: Any = None) -> Any:
@@ -27,9 +31,21 @@ def fetch(server: LocalServer, path: str, body: Any = None) -> Any:
         return json.loads(response.read())
 
 
+@pytest.fixture
+def long_window() -> Iterator[LocalServer]:
+    """A ten-minute answer window: every retry of the invitation (the last 180 s after the
+    call) still finds the request waiting, so the consumer still tries to text."""
+    running = LocalServer(port=0, answer_window=600).start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
 def test_failing_consumer_lands_in_the_dead_letter_queue(
-    server: LocalServer, monkeypatch: pytest.MonkeyPatch
+    long_window: LocalServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    server = long_window
     attempts: list[str] = []
 
     def broken_send(self: SnsSms, to: str, body: str) -> None:
@@ -46,12 +62,16 @@ def test_failing_consumer_lands_in_the_dead_letter_queue(
 
     invite = server.engine.stack.functions["InviteReceiverFunction"]
     expected_attempts = invite.spec.max_retries + 1
+    assert expected_attempts == 3
+    assert attempts == [MIZUKI]  # no retry on the spot: Lambda waits a minute
+    assert fetch(server, "/_local/dead-letters") == []
+    # The retries come when the clock reaches them: 60 s, then 120 s after that failure (and a
+    # second for the real time that passes on this server's clock).
+    fetch(server, "/_local/clock/advance", {"seconds": 181})
     assert attempts == [MIZUKI] * expected_attempts
     assert fetch(server, "/_local/sms") == []
 
-    letters = fetch(server, "/_local/dead-letters")
-    assert len(letters) == 1
-    letter = letters[0]
+    [letter] = fetch(server, "/_local/dead-letters")
     assert letter["requestContext"]["condition"] == "RetriesExhausted"
     assert letter["requestContext"]["functionArn"] == invite.arn
     assert letter["requestContext"]["approximateInvokeCount"] == expected_attempts
@@ -68,7 +88,7 @@ def test_failing_consumer_lands_in_the_dead_letter_queue(
         QueueUrl=invite.dead_letter_queue, MaxNumberOfMessages=10
     )
     queued = [json.loads(m["Body"]) for m in got.get("Messages", [])]
-    assert [q["requestContext"]["functionArn"] for q in queued] == [invite.arn]
+    assert queued == [{k: v for k, v in letter.items() if k not in SUMMARY}]
 
 
 def test_a_timer_run_that_keeps_failing_lands_in_the_timer_dead_letter_queue(
@@ -87,7 +107,13 @@ def test_a_timer_run_that_keeps_failing_lands_in_the_timer_dead_letter_queue(
     [summary] = scheduler.list_schedules()["Schedules"]
     schedule = scheduler.get_schedule(Name=summary["Name"], GroupName=summary["GroupName"])
 
-    assert fetch(server, "/_local/clock/advance", {"seconds": 180})["fired"] == 1
+    # Scheduler fires it at some moment within the minute of its at(); up to that moment
+    # (and a second for real time) it fires once, and the function has run once.
+    [fires_at] = server.engine.fire_times().values()
+    until = (fires_at - server.engine.clock.now()).total_seconds() + 1
+    assert fetch(server, "/_local/clock/advance", {"seconds": until})["fired"] == 1
+    assert server.engine.host.invocations["AnswerTimerFunction"] == 1
+    fetch(server, "/_local/clock/advance", {"seconds": 180})  # its retries: +60 s, +180 s
 
     timer = server.engine.stack.functions["AnswerTimerFunction"]
     attempts = timer.spec.max_retries + 1
@@ -102,6 +128,8 @@ def test_a_timer_run_that_keeps_failing_lands_in_the_timer_dead_letter_queue(
     queue = server.engine.stack.refs["TimerDeadLetterQueue"]["Ref"]
     assert timer.dead_letter_queue == queue
     got = server.engine.client("sqs").receive_message(QueueUrl=queue, MaxNumberOfMessages=10)
-    assert [json.loads(m["Body"]) for m in got["Messages"]] == [letter]
+    assert [json.loads(m["Body"]) for m in got["Messages"]] == [
+        {k: v for k, v in letter.items() if k not in SUMMARY}
+    ]
     # The caller was not told: the request is back to waiting, for the operator's redrive.
     assert fetch(server, f"/_local/sms?to={quote(TAKUMI)}") == []

@@ -144,8 +144,9 @@ def test_a_rule_pattern_that_never_matches_invites_nobody_but_the_timer_still_st
     assert "InviteReceiverFunction" not in local.host.invocations
     [schedule] = schedules(local)
     assert schedule["Name"].startswith("answer-")
-    # The rest of the wiring is untouched: the window ends and the caller is told.
-    assert local.advance(180)["fired"] == 1
+    # The rest of the wiring is untouched: the window ends and the caller is told (the
+    # timer's at() is the window's end rounded up to a minute, fired within that minute).
+    assert local.advance(240)["fired"] == 1
     [told] = local.sms(TAKUMI)
     assert TIMED_OUT in told["body"]
 
@@ -178,10 +179,11 @@ def test_an_explicitly_enabled_function_rule_delivers(project, started):
 
 def test_a_function_rules_input_path_hands_the_handler_only_that_part(project, started):
     invite_event(project, "InputPath: $.detail")
-    local = started(project)
+    local = started(project, answer_window=600)  # no time-out during the retries
     seen = received(local, "InviteReceiverFunction")
 
     local.call(TAKUMI)
+    local.advance(181)  # Lambda's retries: 60 s, then 120 s after that (and real time)
 
     [event] = local.events()
     attempts = local.stack.functions["InviteReceiverFunction"].spec.max_retries + 1
@@ -277,10 +279,11 @@ def test_a_function_without_an_on_failure_destination_loses_the_event_after_retr
         raise ConnectionError("SMS provider unreachable")
 
     monkeypatch.setattr(SnsSms, "send", unreachable)
-    local = started(project)
+    local = started(project, answer_window=600)  # no time-out during the retries
     assert local.stack.functions["InviteReceiverFunction"].dead_letter_queue is None
 
     local.call(TAKUMI)
+    local.advance(181)  # Lambda's retries: 60 s, then 120 s after that (and real time)
 
     # As Lambda does: three attempts, then the event is discarded; every failure is kept.
     assert local.dead_letters == []
@@ -335,7 +338,7 @@ def test_the_local_event_list_is_every_event_whatever_the_templates_event_log_ke
     local = started(project)
 
     local.call(TAKUMI)
-    local.advance(180)
+    local.advance(240)  # the window's end rounded up to a minute, fired within that minute
 
     assert [e["detail-type"] for e in local.events()] == ["CallRequested", "TimedOut"]
 
@@ -436,6 +439,7 @@ def test_a_standalone_rules_input_path_hands_the_function_that_part(project, sta
     seen = received(local, "AnswerTimerFunction")
 
     answer = local.call(TAKUMI)
+    local.advance(181)  # Lambda's retries: 60 s, then 120 s after that (and real time)
 
     # A bare string is not the timer's input: each attempt fails, and the template's
     # TimerDeadLetterQueue gets what the rule delivered.
@@ -605,6 +609,9 @@ def test_a_schedule_fires_in_real_time_when_nobody_advances_the_clock():
         scheduler = server.engine.client("scheduler")
         [summary] = scheduler.list_schedules()["Schedules"]
         timer = scheduler.get_schedule(Name=summary["Name"], GroupName=summary["GroupName"])
+        # Scheduler may fire it anywhere in the minute of its at(); take the earliest moment,
+        # or the test would wait up to a minute of real time.
+        server.engine.schedule_moment = lambda name, earliest, latest: earliest
         soon = server.engine.clock.now() + timedelta(seconds=2)
         scheduler.update_schedule(
             Name=timer["Name"],

@@ -1,27 +1,49 @@
 """The hotline on one machine: the template provisioned in moto, the real handlers, a local
-event router (consumer queues drained into handlers, with Lambda's retries and OnFailure
-dead-letter queue), a local scheduler on a movable clock, the contact-flow interpreter, and
-the record of every SMS and event. The HTTP server and the tests both drive this class."""
+event router, a local scheduler and Lambda's asynchronous invocation on a movable clock, the
+contact-flow interpreter, and the record of every SMS and event. The HTTP server and the tests
+both drive this class.
+
+It is as unkind as AWS (DESIGN.md, "AWS as it really behaves"), on its own clock:
+
+- every asynchronous invocation (a bus event for a consumer, a Scheduler firing, a redrive)
+  waits in a queue (`pending()`); a failed one is retried 60 s later, then 120 s after that
+  failure, as the function's MaximumRetryAttempts allows, and an event older than its
+  MaximumEventAgeInSeconds is not run again; then Lambda's record goes to OnFailure. Nothing
+  is retried on the spot: only the clock reaching the moment runs it.
+- Scheduler fires a one-time at() schedule at some moment inside its minute (or inside its
+  flexible window), not at the second written; an at() already past when the schedule is
+  created or updated never fires (AWS's documentation does not say it would).
+- tests may hold bus deliveries back (`delay_deliveries`) and choose which due invocation runs
+  next (`choose_next`), so consumers run in an order AWS could also choose.
+- faults on demand: the next N calls the handlers make to a service fail as the service
+  would answer (`arm_fault`).
+"""
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import logging
+import math
+import random
 import re
 import threading
 import traceback
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import boto3
+from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 
 from hotline_core import clock as core_clock
+from hotline_core import lambda_support
 from hotline_core.lambda_support import forget_clients
 from hotline_tools.local.flow import Contact, FlowResult, load_flow, run_flow
 from hotline_tools.local.host import FunctionHost, eventbridge_event, http_api_event
@@ -43,10 +65,83 @@ MAX_ADVANCE_SECONDS = 10 * 366 * 24 * 3600
 MAX_CLOCK_OFFSET = timedelta(days=100 * 366)
 EVENT_LOG_RULE = "hotline-local-event-log"
 EVERY_EVENT = {"source": [{"prefix": ""}]}
+# Lambda's asynchronous invocation: the wait before attempt 2 and before attempt 3 (Lambda
+# allows at most 2 retries), and how long an event may wait when the function's
+# EventInvokeConfig sets no MaximumEventAgeInSeconds (Lambda's default, 6 hours).
+RETRY_DELAYS = (60, 120)
+DEFAULT_MAX_EVENT_AGE = 6 * 3600
+# Bounds against a loop of events: invocations run by one pump, clock steps in one advance.
+MAX_RUNS_PER_PUMP = 1000
+MAX_STEPS_PER_ADVANCE = 10_000
+# What an armed fault answers when it names no error: each service's own "slow down". None
+# for SMS: SNS answers Throttling, End User Messaging SMS ThrottlingException.
+FAULT_DEFAULTS: dict[str, str | None] = {
+    "sms": None,
+    "scheduler": "ThrottlingException",
+    "events": "ThrottlingException",
+    "dynamodb": "ProvisionedThroughputExceededException",
+}
+MAX_FAULT_TIMES = 10_000
+_ERROR_CODE = re.compile(r"^[A-Za-z][A-Za-z0-9.]{0,99}$")
+_PHONE = re.compile(r"^\+[1-9]\d{6,14}$")
+# Anything in a free-text error message that could be a phone number (E.164 or written with
+# spaces, dashes or brackets): never shown in a dead letter's summary.
+_NUMBER_IN_TEXT = re.compile(r"\+?\d[\d\s\-().]{5,}\d")
+# A URL no moto backend answers: a request that an armed fault answers is pointed here, so the
+# emulator does not also carry it out.
+_FAULT_URL = "https://hotline-local-fault.invalid/"
 
 
 class BadRequest(ValueError):
     """A control-API request that cannot be carried out; the message says why."""
+
+
+class NotFound(LookupError):
+    """A control-API request names something that does not exist (a 404)."""
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One asynchronous invocation of a function, waiting in Lambda's queue.
+
+    `id` is unique and increasing (a retry is a new invocation with a new id); `function` the
+    template's logical id; `event` the payload the handler gets (a dict, unless a rule's
+    InputPath picks something else); `due_at` when the local clock lets it run; `attempt` is
+    1-based; `source` says where it came from: "event" (a bus delivery), "schedule" (a
+    Scheduler firing) or "redrive" (`LocalHotline.redrive`). A retry keeps its source."""
+
+    id: int
+    function: str
+    event: Any
+    due_at: datetime
+    attempt: int
+    source: str
+
+
+@dataclass
+class _Fault:
+    service: str
+    to: str | None
+    remaining: int
+    error: str | None
+
+    def listed(self) -> dict[str, Any]:
+        return {
+            "service": self.service,
+            "to": self.to,
+            "times": self.remaining,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class _Timer:
+    """A one-time schedule version as the local scheduler sees it: when it will fire, or why
+    it never will."""
+
+    fires_at: datetime | None
+    never: str = ""
+    enabled: bool = True
 
 
 class LocalClock:
@@ -66,7 +161,7 @@ class LocalClock:
         with self._lock:
             return self._offset
 
-    def advance(self, seconds: Any) -> datetime:
+    def check(self, seconds: Any) -> timedelta:
         """The one check of how far the clock may move (the control API passes the request's
         value straight through): a number from 0 to 10 years, the clock forward only."""
         if isinstance(seconds, bool) or not isinstance(seconds, int | float):
@@ -78,11 +173,20 @@ class LocalClock:
                 f'"seconds" must be a finite number from 0 to {MAX_ADVANCE_SECONDS} (10 years): '
                 "the clock only moves forward"
             )
+        step = timedelta(seconds=seconds)
         with self._lock:
-            offset = self._offset + timedelta(seconds=seconds)
-            if offset > MAX_CLOCK_OFFSET:
+            if self._offset + step > MAX_CLOCK_OFFSET:
                 raise BadRequest("the local clock may run at most 100 years ahead of real time")
-            self._offset = offset
+        return step
+
+    def move_to(self, offset: timedelta) -> None:
+        """Set the offset, forward only (an earlier offset is ignored)."""
+        with self._lock:
+            self._offset = max(self._offset, offset)
+
+    def advance(self, seconds: Any) -> datetime:
+        step = self.check(seconds)
+        self.move_to(self.offset + step)
         return self.now()
 
 
@@ -95,6 +199,23 @@ class HttpResponse:
 
 
 class LocalHotline:
+    """The whole hotline in this process. Hooks for tests (plain attributes, None by default):
+
+    - `delay_deliveries(invocation) -> seconds`: each first delivery of a bus event to a
+      consumer (source "event", attempt 1) is held that long on the clock before it is due,
+      so a consumer of a later event may run before a consumer of an earlier one. Retries,
+      schedules and redrives are not delayed.
+    - `choose_next(due) -> index`: among the invocations due now (ordered by (due_at, id)),
+      which runs next; by default the first.
+    - `schedule_moment(name, earliest, latest) -> datetime`: when a one-time schedule
+      ("group/name") fires, inside the window Scheduler may fire it in; by default a moment
+      drawn from a random generator seeded with `seed`, in the order schedules are seen.
+    """
+
+    delay_deliveries: Callable[[Invocation], float] | None = None
+    choose_next: Callable[[list[Invocation]], int] | None = None
+    schedule_moment: Callable[[str, datetime, datetime], datetime] | None = None
+
     def __init__(
         self,
         *,
@@ -106,6 +227,7 @@ class LocalHotline:
         parameters: dict[str, str] | None = None,
         members: bytes | None = None,
         benefits: bytes | None = None,
+        seed: int = 0,
     ) -> None:
         self.root = root
         self.clock = LocalClock()
@@ -142,15 +264,28 @@ class LocalHotline:
         self._sms: list[dict[str, str]] = []
         self._sms_seen = 0
         self._events: list[dict[str, Any]] = []
+        # Lambda's OnFailure records, as Lambda writes them (also sent to the function's
+        # OnFailure queue); `_letters` holds, by the same index, the id and function of each.
         self.dead_letters: list[dict[str, Any]] = []
+        self._letters: list[tuple[str, str, str | None]] = []  # (id, function, SQS message id)
         self.errors: list[str] = []
         self._handler_errors: list[tuple[str, str, str]] = []
         self._ticker: threading.Thread | None = None
         self._clients: dict[str, Any] = {}
-        # Per schedule version (group, name, last modified): when its at() falls due, or why
-        # it never will locally; and the one-time schedules that have fired and were kept.
-        self._schedule_times: dict[tuple[str, str, str], datetime | str] = {}
+        # Lambda's queue of asynchronous invocations, and when each one's event first entered
+        # it (its age counts from there, across retries).
+        self._pending: list[Invocation] = []
+        self._queued_at: dict[int, datetime] = {}
+        self._next_id = 1
+        # Per schedule version (group, name, last modified): when it fires, or why it never
+        # will locally; and the one-time schedules that have fired and were kept.
+        self._schedule_times: dict[tuple[str, str, str], _Timer] = {}
         self._fired: set[tuple[str, str, str]] = set()
+        # Not for secrets: a reproducible draw of each schedule's moment in its window.
+        self._rng = random.Random(seed)  # noqa: S311
+        self._faults: list[_Fault] = []
+        self._faults_lock = threading.Lock()
+        self._hooked_session: Any = None
         self._replays = 0
         self._stop = threading.Event()
         self.stack: Stack
@@ -165,6 +300,7 @@ class LocalHotline:
             self.stack = provision(self.template, self.client)
             self._log_every_event()
             self.host = FunctionHost(self.stack)
+            self._hook_handler_clients()
             bucket = self.stack.output("DirectoryBucketName")
             directory = self._directory or (self.root / DEFAULT_DIRECTORY).read_bytes()
             self.client("s3").put_object(Bucket=bucket, Key="phonenumber.json", Body=directory)
@@ -301,6 +437,7 @@ class LocalHotline:
                     query=query,
                 )
                 with self._lock:
+                    self._hook_handler_clients()
                     result = self.host.invoke(logical_id, event)
                     self.pump()
                 return _http_result(result)
@@ -331,9 +468,29 @@ class LocalHotline:
             return list(self._events)
 
     def advance(self, seconds: Any) -> dict[str, Any]:
+        """Move the clock `seconds` forward, through every moment something falls due on the
+        way, in time order: a retry due 60 s from now runs with the clock showing +60 s, then
+        whatever that run makes due, and so on, as on AWS. Returns the clock and how many
+        schedules fired."""
         with self._lock:
-            now = self.clock.advance(seconds)
-            fired = self.pump()
+            step = self.clock.check(seconds)
+            start, start_offset = self.clock.now(), self.clock.offset
+            end = start + step
+            fired = self.pump()  # first, what is due now (and the schedules made since)
+            for _ in range(MAX_STEPS_PER_ADVANCE):
+                moment = self._next_moment()
+                if moment is None or moment > end:
+                    break
+                self.clock.move_to(start_offset + (moment - start))
+                fired += self.pump()
+            else:
+                self._report(
+                    f"advance stopped stepping after {MAX_STEPS_PER_ADVANCE} due moments; "
+                    "the clock jumps to the end"
+                )
+            self.clock.move_to(start_offset + step)
+            fired += self.pump()
+            now = self.clock.now()
         return {"now": now.isoformat(), "fired": fired}
 
     def replay(self, start: datetime, end: datetime) -> dict[str, Any]:
@@ -358,23 +515,82 @@ class LocalHotline:
             self.pump()
         return {"replay_name": name, "replayed": len(chosen)}
 
-    # --- the local router and scheduler ------------------------------------------------
+    # --- the local router, Lambda's async queue and the scheduler -------------------------
+    def pending(self) -> list[Invocation]:
+        """Every asynchronous invocation not yet run, due or not, ordered by (due_at, id)."""
+        with self._lock:
+            return sorted(self._pending, key=_order)
+
     def pump(self) -> int:
-        """Deliver every queued event and fire every due schedule until nothing is left.
-        Returns the number of schedules fired."""
+        """Deliver everything due at the clock's current moment: queued bus events and due
+        schedules into Lambda's queue, then run due invocations (one at a time, the first or
+        `choose_next`'s pick) until nothing due is left; bounded, so a loop of events cannot
+        hang the runtime. Returns the number of schedules fired."""
         fired = 0
         with self._lock:
-            for _ in range(1000):  # bounded: a loop of events must not hang the runtime
-                delivered = self._deliver_once()
-                due = self._fire_due_schedules()
-                fired += due
-                if not delivered and not due:
+            for _ in range(MAX_RUNS_PER_PUMP):
+                self._deliver_queued()
+                fired += self._fire_due_schedules()
+                due = self._due()
+                if not due:
                     break
+                self._run(due[self._pick(due)])
+            else:
+                self._report(
+                    f"pump stopped after {MAX_RUNS_PER_PUMP} invocations in a row (a loop of "
+                    "events?); the rest stays pending"
+                )
             self._collect_sms()
             self._drain_event_log()
         return fired
 
-    def _deliver_once(self) -> int:
+    def _due(self) -> list[Invocation]:
+        now = self.clock.now()
+        return sorted((i for i in self._pending if i.due_at <= now), key=_order)
+
+    def _pick(self, due: list[Invocation]) -> int:
+        if self.choose_next is None:
+            return 0
+        index = self.choose_next(list(due))
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(due):
+            raise ValueError(f"choose_next returned {index!r}, not an index into {len(due)}")
+        return index
+
+    def _next_moment(self) -> datetime | None:
+        """The earliest moment after now when an invocation or a schedule falls due."""
+        now = self.clock.now()
+        moments = [i.due_at for i in self._pending if i.due_at > now]
+        moments += [
+            t.fires_at
+            for key, t in self._schedule_times.items()
+            if t.fires_at is not None and t.enabled and key not in self._fired and t.fires_at > now
+        ]
+        return min(moments, default=None)
+
+    def _queue(
+        self,
+        function: str,
+        event: Any,
+        *,
+        source: str,
+        due_at: datetime,
+        attempt: int = 1,
+        queued_at: datetime | None = None,
+    ) -> Invocation:
+        invocation = Invocation(self._next_id, function, event, due_at, attempt, source)
+        self._next_id += 1
+        if source == "event" and attempt == 1 and self.delay_deliveries is not None:
+            held = self.delay_deliveries(invocation)
+            if isinstance(held, bool) or not isinstance(held, int | float) or not held >= 0:
+                raise ValueError(f"delay_deliveries returned {held!r}, not seconds >= 0")
+            invocation = dataclasses.replace(invocation, due_at=due_at + timedelta(seconds=held))
+        self._pending.append(invocation)
+        self._queued_at[invocation.id] = queued_at or self.clock.now()
+        return invocation
+
+    def _deliver_queued(self) -> int:
+        """Move what the rules delivered to the functions' target queues into Lambda's queue:
+        EventBridge hands an event to Lambda, which accepts it at once and runs it later."""
         sqs = self.client("sqs")
         delivered = 0
         for fn in self.stack.functions.values():
@@ -388,7 +604,8 @@ class LocalHotline:
                     for message in messages:
                         sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
                         event = shaping.shape(eventbridge_event(message["Body"]))
-                        self._invoke_async(fn.spec.logical_id, event)
+                        now = self.clock.now()
+                        self._queue(fn.spec.logical_id, event, source="event", due_at=now)
                         delivered += 1
         return delivered
 
@@ -399,52 +616,213 @@ class LocalHotline:
         turned into its error branch, so a test can assert that no handler raised at all."""
         return tuple(self._handler_errors)
 
-    def _invoke_recorded(self, logical_id: str, event: dict[str, Any]) -> Any:
+    def _invoke_recorded(self, logical_id: str, event: Any) -> Any:
         """One invocation; an exception is recorded in `handler_errors`, then re-raised."""
+        self._hook_handler_clients()
         try:
             return self.host.invoke(logical_id, event)
         except Exception as exc:
             self._handler_errors.append((logical_id, type(exc).__name__, str(exc)))
             raise
 
-    def _invoke_async(self, logical_id: str, event: Any) -> None:
-        """Lambda's asynchronous invocation: retries, then the OnFailure destination; without
-        one, Lambda discards the event (each failure stays in `handler_errors`)."""
-        fn = self.stack.functions[logical_id]
-        attempts = fn.spec.max_retries + 1
-        for attempt in range(1, attempts + 1):
-            try:
-                self._invoke_recorded(logical_id, event)
-                return
-            except Exception as exc:  # noqa: BLE001 - a failing consumer is data, not a crash
-                error = exc
-                if attempt < attempts:
-                    continue
+    def _run(self, invocation: Invocation) -> None:
+        """Run one due invocation as Lambda's asynchronous invocation does: an event older
+        than the function's MaximumEventAgeInSeconds is not run but goes to OnFailure; a
+        failure is retried RETRY_DELAYS later while MaximumRetryAttempts allows, then goes to
+        OnFailure (without one, Lambda discards it; each failure stays in `handler_errors`)."""
+        self._pending.remove(invocation)
+        queued_at = self._queued_at.pop(invocation.id)
+        fn = self.stack.functions[invocation.function]
+        now = self.clock.now()
+        max_age = fn.max_event_age if fn.max_event_age is not None else DEFAULT_MAX_EVENT_AGE
+        if now - queued_at > timedelta(seconds=max_age):
+            self._dead_letter(invocation, "EventAgeExceeded", invocation.attempt - 1, None)
+            return
+        try:
+            self._invoke_recorded(invocation.function, invocation.event)
+        except Exception as exc:  # noqa: BLE001 - a failing consumer is data, not a crash
+            if invocation.attempt <= min(fn.spec.max_retries, len(RETRY_DELAYS)):
+                # Counted from the moment the attempt ran (a handler's own real-time retries
+                # must not push the next attempt later on the local clock).
+                wait = RETRY_DELAYS[invocation.attempt - 1]
+                self._queue(
+                    invocation.function,
+                    invocation.event,
+                    source=invocation.source,
+                    due_at=now + timedelta(seconds=wait),
+                    attempt=invocation.attempt + 1,
+                    queued_at=queued_at,
+                )
+            else:
+                self._dead_letter(invocation, "RetriesExhausted", invocation.attempt, exc)
+
+    def _dead_letter(
+        self, invocation: Invocation, condition: str, invoked: int, error: Exception | None
+    ) -> None:
+        """Lambda's record to the OnFailure destination, when the function has one."""
+        fn = self.stack.functions[invocation.function]
         if fn.dead_letter_queue is None:
             return
+        request_id = str(uuid.uuid4())
+        response: dict[str, Any] = {"statusCode": 200}
+        payload: dict[str, Any] | None = None
+        if error is not None:
+            response["functionError"] = "Unhandled"
+            payload = {"errorType": type(error).__name__, "errorMessage": str(error)}
         record = {
             "version": "1.0",
             "timestamp": self.clock.now().isoformat(),
             "requestContext": {
-                "requestId": str(uuid.uuid4()),
+                "requestId": request_id,
                 "functionArn": fn.arn,
-                "condition": "RetriesExhausted",
-                "approximateInvokeCount": attempts,
+                "condition": condition,
+                "approximateInvokeCount": invoked,
             },
-            "requestPayload": event,
-            "responseContext": {"statusCode": 200, "functionError": "Unhandled"},
-            "responsePayload": {"errorType": type(error).__name__, "errorMessage": str(error)},
+            "requestPayload": invocation.event,
+            "responseContext": response,
+            **({"responsePayload": payload} if payload is not None else {}),
         }
-        self.dead_letters.append(record)
-        self.client("sqs").send_message(
+        sent = self.client("sqs").send_message(
             QueueUrl=fn.dead_letter_queue, MessageBody=json.dumps(record, default=str)
         )
+        self.dead_letters.append(record)
+        self._letters.append((request_id, invocation.function, sent.get("MessageId")))
+
+    # --- dead letters ------------------------------------------------------------------
+    def dead_letter_entries(self) -> list[dict[str, Any]]:
+        """Each dead letter, oldest first: Lambda's record with a summary added (`id`,
+        `function`, `event_type`, `request_id`, `error`, `failed_at`), never a phone number in
+        the summary."""
+        with self._lock:
+            return [
+                {**record, **_summary(letter_id, function, record)}
+                for record, (letter_id, function, _) in zip(
+                    self.dead_letters, self._letters, strict=True
+                )
+            ]
+
+    def redrive(self, letter_id: str | None = None) -> int:
+        """Re-invoke one dead letter (`letter_id`) or all of them asynchronously, each once,
+        with its original payload: it leaves the list and its OnFailure queue, and goes
+        through Lambda's queue like any invocation (it may fail, be retried and land here
+        again, as a new dead letter). An unknown id is NotFound. Returns how many."""
+        with self._lock:
+            chosen = [
+                index
+                for index, (found, _, _) in enumerate(self._letters)
+                if letter_id is None or found == letter_id
+            ]
+            if letter_id is not None and not chosen:
+                raise NotFound(f"no dead letter {letter_id!r}")
+            now = self.clock.now()
+            for index in reversed(chosen):
+                record = self.dead_letters.pop(index)
+                _, function, message_id = self._letters.pop(index)
+                self._unqueue_letter(function, message_id)
+                self._queue(function, record["requestPayload"], source="redrive", due_at=now)
+            self.pump()
+        return len(chosen)
+
+    def _unqueue_letter(self, function: str, message_id: str | None) -> None:
+        """Take a redriven record out of its OnFailure queue, whoever last received it (moto
+        keeps a received message invisible for its visibility timeout, in real time)."""
+        from moto.sqs.models import sqs_backends
+
+        url = self.stack.functions[function].dead_letter_queue
+        if url is None or message_id is None:
+            return
+        queue = sqs_backends[ACCOUNT][REGION].queues.get(url.rsplit("/", 1)[1])
+        if queue is not None:
+            queue._messages = [m for m in queue._messages if m.id != message_id]
+
+    # --- faults ------------------------------------------------------------------------
+    def arm_fault(
+        self,
+        service: Any,
+        *,
+        times: Any = 1,
+        to: Any = None,
+        error: Any = None,
+    ) -> dict[str, Any]:
+        """Make the next `times` matching AWS calls the handlers make fail with `error` (a
+        botocore ClientError with that code, as the service would answer), then work again.
+        Each HTTP attempt botocore sends counts, so a handler's own retries use them up.
+        "sms" matches SNS Publish to a phone number and End User Messaging SendTextMessage
+        (only those to `to`, when given); "scheduler" every Scheduler call; "events" PutEvents;
+        "dynamodb" every DynamoDB call. The runtime's own calls are never affected."""
+        if not isinstance(service, str) or service not in FAULT_DEFAULTS:
+            raise BadRequest(f'"service" must be one of {", ".join(FAULT_DEFAULTS)}')
+        if isinstance(times, bool) or not isinstance(times, int) or times < 1:
+            raise BadRequest('"times" must be a positive whole number')
+        if times > MAX_FAULT_TIMES:
+            raise BadRequest(f'"times" may be at most {MAX_FAULT_TIMES}')
+        if to is not None and service != "sms":
+            raise BadRequest('"to" narrows only "sms" faults')
+        if to is not None and (not isinstance(to, str) or not _PHONE.match(to)):
+            raise BadRequest('"to" must be a phone number in E.164 form, like "+81…"')
+        if error is not None and (not isinstance(error, str) or not _ERROR_CODE.match(error)):
+            raise BadRequest('"error" must be an AWS error code, like "ThrottlingException"')
+        fault = _Fault(service, to, times, error if error is not None else FAULT_DEFAULTS[service])
+        with self._faults_lock:
+            self._faults.append(fault)
+            return fault.listed()
+
+    def faults(self) -> list[dict[str, Any]]:
+        """The faults still armed, oldest first, each with the calls it will still fail."""
+        with self._faults_lock:
+            return [fault.listed() for fault in self._faults]
+
+    def _hook_handler_clients(self) -> None:
+        """The handlers' clients come from one botocore session (hotline_core.lambda_support);
+        a session made since the last check (forget_clients) gets the fault hook, ahead of
+        moto's, before any client is made from it."""
+        session = lambda_support._session()
+        if session is self._hooked_session:
+            return
+        session.get_component("event_emitter").register_first(
+            "before-send", self._fault_hook, unique_id="hotline-local-faults"
+        )
+        self._hooked_session = session
+
+    def _fault_hook(self, request: Any, event_name: str = "", **_kw: Any) -> AWSResponse | None:
+        """before-send, once per HTTP attempt: answer it with the error of the first armed
+        fault it matches. Only calls made while a handler runs, on its thread, can match."""
+        if not self._faults or not self.host.in_handler():
+            return None
+        _, service_id, operation = [*event_name.split(".", 2), "", ""][:3]
+        with self._faults_lock:
+            for fault in self._faults:
+                if _matches(fault, service_id, operation, request):
+                    fault.remaining -= 1
+                    if fault.remaining == 0:
+                        self._faults.remove(fault)
+                    break
+            else:
+                return None
+        code = fault.error or ("Throttling" if service_id == "sns" else "ThrottlingException")
+        request.url = _FAULT_URL  # moto's own before-send handler must not carry it out
+        return _error_response(service_id, code)
+
+    # --- the scheduler -----------------------------------------------------------------
+    def fire_times(self) -> dict[str, datetime]:
+        """Every one-time schedule the local scheduler will still fire, by "group/name", with
+        the moment it fires (see `schedule_moment`)."""
+        with self._lock:
+            self._fire_due_schedules()
+            return {
+                f"{key[0]}/{key[1]}": t.fires_at
+                for key, t in self._schedule_times.items()
+                if t.fires_at is not None and t.enabled and key not in self._fired
+            }
 
     def _fire_due_schedules(self) -> int:
-        """Fire every enabled one-time (at()) schedule that is due and has not fired, oldest
-        first; delete it after as ActionAfterCompletion DELETE says, else keep it, fired, as
-        Scheduler does. A rate() or cron() schedule never fires locally: it is reported once
-        (in `errors` and the log), not fired at a guessed time."""
+        """Fire every enabled one-time (at()) schedule whose moment has come, oldest first:
+        its target invoked asynchronously (Scheduler's call succeeds once Lambda queues the
+        event; what the function does with it is Lambda's retries), then deleted as
+        ActionAfterCompletion DELETE says, else kept, fired, as Scheduler does. Each schedule
+        version is timed once, when first seen (see `_timer`). A rate() or cron() schedule,
+        or an at() already past, never fires locally: it is reported once (in `errors` and
+        the log)."""
         scheduler = self.client("scheduler")
         now = self.clock.now()
         due: list[tuple[datetime, tuple[str, str, str]]] = []
@@ -455,22 +833,58 @@ class LocalHotline:
                 # A schedule changes only by UpdateSchedule: read each version once.
                 key = (group, name, str(summary.get("LastModificationDate")))
                 seen.add(key)
-                if key in self._fired or summary.get("State", "ENABLED") != "ENABLED":
+                if key in self._fired:
                     continue
                 if key not in self._schedule_times:
                     found = scheduler.get_schedule(Name=name, GroupName=group)
-                    self._schedule_times[key] = _schedule_time(found)
-                    if isinstance(self._schedule_times[key], str):
-                        self._report(f"schedule {group}/{name}: {self._schedule_times[key]}")
-                at = self._schedule_times[key]
-                if isinstance(at, datetime) and at <= now:
-                    due.append((at, key))
+                    self._schedule_times[key] = self._timer(f"{group}/{name}", found, now)
+                    if self._schedule_times[key].never:
+                        self._report(f"schedule {group}/{name}: {self._schedule_times[key].never}")
+                timer = self._schedule_times[key]
+                if timer.enabled and timer.fires_at is not None and timer.fires_at <= now:
+                    due.append((timer.fires_at, key))
         # Forget the schedules deleted since (a cancelled timer): they cannot fire again.
         self._schedule_times = {k: v for k, v in self._schedule_times.items() if k in seen}
         self._fired &= seen
         for _, key in sorted(due):
             self._fire(scheduler, key)
         return len(due)
+
+    def _timer(self, name: str, schedule: dict[str, Any], seen: datetime) -> _Timer:
+        """When a schedule version first seen at `seen` fires, as EventBridge Scheduler
+        documents it: "with 60 second precision ... if you set your schedule to run at 1:00,
+        it will invoke the target API between 1:00:00 and 1:00:59", so anywhere in the minute
+        of its at() (the seconds written do not make it later, nor keep it from being up to
+        59 s early); with a FLEXIBLE time window, anywhere from that minute's start to
+        MaximumWindowInMinutes after the at() time. Never before it was seen. An at() already
+        past when seen never fires (AWS's documentation does not say it fires at once: the
+        unkind reading)."""
+        enabled = schedule.get("State", "ENABLED") == "ENABLED"
+        at = _schedule_time(schedule)
+        if isinstance(at, str):
+            return _Timer(None, at, enabled)
+        if at < seen:
+            return _Timer(
+                None,
+                f"{schedule.get('ScheduleExpression')} was already past when the schedule was "
+                "created or updated; the local scheduler never fires it (AWS's documentation "
+                "does not say Scheduler would)",
+                enabled,
+            )
+        minute = at.replace(second=0, microsecond=0)
+        latest = minute + timedelta(seconds=59)
+        window = schedule.get("FlexibleTimeWindow") or {}
+        if window.get("Mode") == "FLEXIBLE":
+            latest = max(latest, at + timedelta(minutes=int(window["MaximumWindowInMinutes"])))
+        earliest = max(minute, seen)
+        if self.schedule_moment is not None:
+            chosen = self.schedule_moment(name, earliest, latest)
+            fires_at = min(max(chosen, earliest), latest)
+        else:
+            span = (latest - earliest).total_seconds()
+            fires_at = earliest + timedelta(seconds=math.floor(self._rng.random() * (span + 1)))
+            fires_at = min(fires_at, latest)
+        return _Timer(fires_at, "", enabled)
 
     def _fire(self, scheduler: Any, key: tuple[str, str, str]) -> None:
         group, name, _ = key
@@ -480,7 +894,8 @@ class LocalHotline:
         if fn is None:
             self._report(f"schedule {group}/{name} targets {target['Arn']}, no template function")
         else:
-            self._invoke_async(fn.spec.logical_id, json.loads(target.get("Input", "{}")))
+            event = json.loads(target.get("Input", "{}"))
+            self._queue(fn.spec.logical_id, event, source="schedule", due_at=self.clock.now())
         if schedule.get("ActionAfterCompletion") == "DELETE":
             scheduler.delete_schedule(Name=name, GroupName=group)
             self._schedule_times.pop(key, None)
@@ -513,6 +928,113 @@ class LocalHotline:
                     QueueUrl=self._event_log_url, ReceiptHandle=message["ReceiptHandle"]
                 )
                 self._events.append(eventbridge_event(message["Body"]))
+
+
+def _order(invocation: Invocation) -> tuple[datetime, int]:
+    return (invocation.due_at, invocation.id)
+
+
+def _summary(letter_id: str, function: str, record: dict[str, Any]) -> dict[str, Any]:
+    """What an operator needs to choose a dead letter to redrive, without a phone number: the
+    event's detail-type (an EventBridge event) or, for another payload such as the answer
+    timer's, the function's name without "Function"; the request id when the payload has one;
+    the error type and message with anything like a number masked."""
+    payload = record.get("requestPayload")
+    event_type = function.removesuffix("Function") or function
+    request_id = None
+    if isinstance(payload, dict):
+        if isinstance(payload.get("detail-type"), str):
+            event_type = payload["detail-type"]
+        detail = payload.get("detail")
+        data = detail.get("data") if isinstance(detail, dict) else None
+        for holder in (payload, detail, data):
+            if isinstance(holder, dict) and isinstance(holder.get("request_id"), str):
+                request_id = holder["request_id"]
+                break
+    if request_id is not None and _NUMBER_IN_TEXT.fullmatch(request_id):
+        request_id = None  # a phone number is never shown, whatever a payload calls it
+    failure = record.get("responsePayload") or {}
+    error = str(failure.get("errorType") or record["requestContext"]["condition"])
+    if failure.get("errorMessage"):
+        error += ": " + _NUMBER_IN_TEXT.sub("<number>", str(failure["errorMessage"]))
+    return {
+        "id": letter_id,
+        "function": function,
+        "event_type": event_type,
+        "request_id": request_id,
+        "error": error,
+        "failed_at": record["timestamp"],
+    }
+
+
+def _body_params(request: Any) -> dict[str, Any]:
+    """A request's parameters from its serialised body: JSON, or a query-protocol form."""
+    body = request.body or b""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
+    if text.startswith("{"):
+        try:
+            found = json.loads(text)
+        except ValueError:
+            return {}
+        return found if isinstance(found, dict) else {}
+    return {key: values[0] for key, values in parse_qs(text).items()}
+
+
+def _matches(fault: _Fault, service_id: str, operation: str, request: Any) -> bool:
+    """Whether one HTTP attempt (botocore's before-send, for service_id.operation) is a call
+    the fault names."""
+    if fault.service == "sms":
+        if (service_id, operation) == ("sns", "Publish"):
+            to = _body_params(request).get("PhoneNumber")
+        elif (service_id, operation) == ("pinpoint-sms-voice-v2", "SendTextMessage"):
+            to = _body_params(request).get("DestinationPhoneNumber")
+        else:
+            return False
+        return to is not None and (fault.to is None or to == fault.to)
+    if fault.service == "events":
+        return (service_id, operation) == ("eventbridge", "PutEvents")
+    return service_id == fault.service  # scheduler, dynamodb: every call
+
+
+class _Raw:
+    """The raw body botocore reads an answer from."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Iterable[bytes]:
+        yield self._body
+
+
+def _error_response(service_id: str, code: str) -> AWSResponse:
+    """The error answer the service would send, in its protocol (SNS: query, XML; the
+    others: JSON), so botocore parses it into a ClientError with `code` and its own retry
+    rules see it as they would see the real one."""
+    request_id = str(uuid.uuid4())
+    message = f"{code} (a fault armed in the local runtime)"
+    if code in ("InternalFailure", "InternalServerError", "InternalServerException"):
+        status = 500
+    elif code in ("ServiceUnavailable", "ServiceUnavailableException"):
+        status = 503
+    elif service_id == "scheduler" and code == "ThrottlingException":
+        status = 429
+    else:
+        status = 400
+    if service_id == "sns":
+        body = (
+            '<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error>'
+            f"<Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>"
+            f"<RequestId>{request_id}</RequestId></ErrorResponse>"
+        ).encode()
+        headers = {"Content-Type": "text/xml", "x-amzn-RequestId": request_id}
+    else:
+        body = json.dumps({"__type": code, "message": message}).encode()
+        headers = {
+            "Content-Type": "application/x-amz-json-1.0",
+            "x-amzn-ErrorType": code,
+            "x-amzn-RequestId": request_id,
+        }
+    return AWSResponse(_FAULT_URL, status, headers, _Raw(body))  # type: ignore[arg-type]
 
 
 def line_numbers(flows: dict[str, Path]) -> dict[str, str]:

@@ -52,6 +52,12 @@ class FunctionHost:
         self._modules: dict[str, ModuleType] = {}
         self._lock = threading.RLock()
         self.invocations: dict[str, int] = {}
+        self._running = threading.local()
+
+    def in_handler(self) -> bool:
+        """Whether a handler is running on this thread: the AWS calls made now are the
+        handler's (faults apply to them), not the runtime's own."""
+        return bool(getattr(self._running, "depth", 0))
 
     @contextmanager
     def _environment(self, fn: ProvisionedFunction) -> Iterator[None]:
@@ -94,7 +100,11 @@ class FunctionHost:
                 timeout_s=fn.spec.timeout,
             )
             self.invocations[logical_id] = self.invocations.get(logical_id, 0) + 1
-            return handler(event, context)
+            self._running.depth = getattr(self._running, "depth", 0) + 1
+            try:
+                return handler(event, context)
+            finally:
+                self._running.depth -= 1
 
 
 def eventbridge_event(body: str) -> dict[str, Any]:

@@ -75,6 +75,8 @@ class ProvisionedFunction:
     target_queues: list[str] = field(default_factory=list)
     target_inputs: dict[str, TargetInput] = field(default_factory=dict)
     dead_letter_queue: str | None = None  # queue URL of its OnFailure destination
+    # EventInvokeConfig's MaximumEventAgeInSeconds; None: Lambda's default (6 hours).
+    max_event_age: int | None = None
 
 
 @dataclass
@@ -167,6 +169,7 @@ def provision(template: Template, clients: Any) -> Stack:
             for k, v in template.resolve(fn.raw_environment, refs).items()
         }
         pf = ProvisionedFunction(spec=fn, arn=refs[fn.logical_id]["Arn"], environment=env)
+        pf.max_event_age = _max_event_age(template, fn.logical_id, refs)
         if fn.on_failure is not None:
             dlq_arn = template.resolve(fn.on_failure, refs)
             pf.dead_letter_queue = sqs.get_queue_url(QueueName=dlq_arn.rsplit(":", 1)[1])[
@@ -177,6 +180,28 @@ def provision(template: Template, clients: Any) -> Stack:
     for rule in [*(r for fn in functions for r in fn.rules), *template.event_rules()]:
         _provision_rule(template, rule, result, clients)
     return result
+
+
+def _max_event_age(template: Template, logical_id: str, refs: dict[str, Any]) -> int | None:
+    """The function's EventInvokeConfig MaximumEventAgeInSeconds (its own, else the
+    template's Globals), as Lambda's asynchronous invocation honours it."""
+    globals_ = template.doc.get("Globals", {}).get("Function", {})
+    own = template.resources[logical_id].get("Properties", {})
+    invoke = own.get("EventInvokeConfig", globals_.get("EventInvokeConfig")) or {}
+    if "MaximumEventAgeInSeconds" not in invoke:
+        return None
+    age = template.resolve(invoke["MaximumEventAgeInSeconds"], refs)
+    try:
+        seconds = int(age)
+    except (TypeError, ValueError) as exc:
+        raise TemplateError(
+            f"{logical_id}: MaximumEventAgeInSeconds {age!r} is not a number"
+        ) from exc
+    if not 60 <= seconds <= 21600:  # Lambda's own bounds
+        raise TemplateError(
+            f"{logical_id}: MaximumEventAgeInSeconds must be from 60 to 21600, not {seconds}"
+        )
+    return seconds
 
 
 def _is_log_group(arn: str) -> bool:

@@ -19,7 +19,13 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from hotline_core.directory import Directory, parse_directory
-from hotline_tools.local.engine import DEFAULT_DIRECTORY, DEFAULT_LINE, BadRequest, LocalHotline
+from hotline_tools.local.engine import (
+    DEFAULT_DIRECTORY,
+    DEFAULT_LINE,
+    BadRequest,
+    LocalHotline,
+    NotFound,
+)
 from hotline_tools.local.template import ROOT
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -172,6 +178,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(exc.status, {"error": str(exc)})
         except BadRequest as exc:
             self._json(400, {"error": str(exc)})
+        except NotFound as exc:
+            self._json(404, {"error": str(exc.args[0] if exc.args else exc)})
         except Exception as exc:  # noqa: BLE001 - report it to the client and the console
             traceback.print_exc(file=sys.stderr)
             self._json(500, {"error": f"{type(exc).__name__}: {exc}"})
@@ -243,7 +251,10 @@ class _Handler(BaseHTTPRequestHandler):
                 "lines": engine.lines,
                 "circles": app.circles(),
             },
-            ("GET", "/_local/dead-letters"): lambda: list(engine.dead_letters),
+            ("GET", "/_local/dead-letters"): engine.dead_letter_entries,
+            ("POST", "/_local/dead-letters/redrive"): lambda: self._redrive(engine, _object(body)),
+            ("GET", "/_local/faults"): engine.faults,
+            ("POST", "/_local/faults"): lambda: self._fault(engine, _object(body)),
             ("POST", "/_local/members"): lambda: self._rows(engine, "members", _object(body)),
             ("POST", "/_local/benefits"): lambda: self._rows(engine, "benefits", _object(body)),
         }
@@ -278,6 +289,30 @@ class _Handler(BaseHTTPRequestHandler):
         # The engine checks "line" (the template's contact flows) as for any caller.
         line = data.get("line", DEFAULT_LINE)
         return engine.call(caller.strip(), line=line, to=to, digits=digits)
+
+    @staticmethod
+    def _fault(engine: LocalHotline, data: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(data) - {"service", "to", "times", "error"})
+        if unknown:
+            raise BadRequest(f"unknown field(s): {', '.join(unknown)}")
+        if "service" not in data:
+            raise BadRequest('"service" is required')
+        if "times" not in data:
+            raise BadRequest('"times" is required (how many calls fail)')
+        # The engine checks each value, as for a test arming one in-process.
+        return engine.arm_fault(
+            data["service"], times=data["times"], to=data.get("to"), error=data.get("error")
+        )
+
+    @staticmethod
+    def _redrive(engine: LocalHotline, data: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(data) - {"id"})
+        if unknown:
+            raise BadRequest(f"unknown field(s): {', '.join(unknown)}")
+        letter_id = data.get("id")
+        if "id" in data and (not isinstance(letter_id, str) or not letter_id):
+            raise BadRequest('"id" must be a dead letter\'s id (a string); {} redrives them all')
+        return {"redriven": engine.redrive(letter_id)}
 
     @staticmethod
     def _advance(engine: LocalHotline, data: dict[str, Any]) -> dict[str, Any]:

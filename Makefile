@@ -11,7 +11,6 @@ SAM_CLI_VERSION := 1.170.0
 BIN := $(VENV)/bin
 SAM := $(SAM_VENV)/bin/sam
 export SAM_CLI_TELEMETRY := 0
-export AWS_MAX_ATTEMPTS := 1
 PORT ?= 3000
 
 .PHONY: run test setup lint typecheck template build pytest schemas flows browser-deps bench clean

@@ -18,14 +18,14 @@ REGION = "ap-northeast-1"
 DEFAULT_BASE = f"https://a1b2c3d4e5.execute-api.{REGION}.amazonaws.com"
 SHORT_BASE = "https://h.example.jp"
 
-# No benchmark ever reaches AWS: fake credentials, one attempt per call, quiet handler logs.
+# No benchmark ever reaches AWS: fake credentials (moto), quiet handler logs; every client sets
+# its own retries and timeouts in code, as on Lambda.
 FAKE_AWS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
     "AWS_DEFAULT_REGION": REGION,
     "AWS_REGION": REGION,
-    "AWS_MAX_ATTEMPTS": "1",
     "POWERTOOLS_SERVICE_NAME": "hotline",
     "POWERTOOLS_METRICS_NAMESPACE": "Hotline",
     "POWERTOOLS_LOG_LEVEL": "ERROR",

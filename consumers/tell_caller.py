@@ -21,7 +21,7 @@ from hotline_core.lambda_support import Deps, consumer, metrics
 )
 def handler(event: Accepted | Declined | TimedOut | MutualCallMatched, deps: Deps) -> None:
     sms = deps.once_only_sms.recording()
-    service.tell_caller(event, sms, deps.store)
+    service.tell_caller(event, sms, deps.lookup)
     if not sms.sent:
         return  # a duplicate delivery (or an outcome already told): nothing sent, nothing counted
     late = isinstance(event, Accepted) and event.late

@@ -1,5 +1,6 @@
-"""Shared test setup: no test ever reaches AWS (fake credentials, one attempt per call), and
-real payload shapes come from tests/events/ through one loader."""
+"""Shared test setup: no test ever reaches AWS (fake credentials; moto answers in-process), and
+real payload shapes come from tests/events/ through one loader. No retry or timeout setting
+here: every client sets its own in code, so tests run what Lambda runs."""
 
 from __future__ import annotations
 
@@ -23,7 +24,6 @@ os.environ.update(
         "AWS_SESSION_TOKEN": "testing",
         "AWS_DEFAULT_REGION": "ap-northeast-1",
         "AWS_REGION": "ap-northeast-1",
-        "AWS_MAX_ATTEMPTS": "1",
         "POWERTOOLS_METRICS_NAMESPACE": "Hotline",
         "POWERTOOLS_SERVICE_NAME": "hotline",
     }

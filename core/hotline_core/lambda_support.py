@@ -52,13 +52,24 @@ def now() -> datetime:
 # with its claim released) well before the function's Timeout in template.yaml; a test does
 # the arithmetic against the template (tests/integration/test_guarantees.py).
 CLAIMS_CLIENT = Limits(connect=0.5, read=0.5)  # DynamoDB PutItem/DeleteItem: ms when healthy
+# A consumer's read of the request, inside its claimed effect: one attempt; a failure raises,
+# releases the claim, and Lambda's retry decides again.
+LOOKUP_CLIENT = Limits(connect=0.5, read=0.5)
 SMS_CLIENT = Limits(connect=0.5, read=2.0)
 SCHEDULER_CLIENT = Limits(connect=0.5, read=1.5)
+# The producers' store (a Connect flow waits on two of them: within its 8 s, with the
+# publish) and the directory (read once per cold start): botocore retries each once.
+STORE_CLIENT = Limits(connect=0.5, read=1.0, attempts=2)
+DIRECTORY_CLIENT = Limits(connect=1.0, read=2.0, attempts=2)
 # A producer that cannot publish must have time left to undo its write and answer.
 PUBLISH_RESERVE = 1.5
+# Every client the Lambda code makes, by (service, purpose): `client()` refuses any other.
 CLIENT_LIMITS: dict[tuple[str, str], Limits] = {
     ("events", ""): EVENTS_CLIENT,
+    ("dynamodb", ""): STORE_CLIENT,
     ("dynamodb", "claims"): CLAIMS_CLIENT,
+    ("dynamodb", "lookup"): LOOKUP_CLIENT,
+    ("s3", ""): DIRECTORY_CLIENT,
     ("sns", ""): SMS_CLIENT,
     ("pinpoint-sms-voice-v2", ""): SMS_CLIENT,
     ("scheduler", ""): SCHEDULER_CLIENT,
@@ -98,14 +109,14 @@ def _session() -> Any:
 
 @functools.cache
 def client(service: str, purpose: str = "") -> Any:
-    """One client per service (and purpose) per container. Side-effect clients get short
-    timeouts and one botocore attempt (`CLIENT_LIMITS`); the others keep botocore's defaults.
+    """One client per service (and purpose) per container, with its timeouts and attempts
+    from `CLIENT_LIMITS`: the same on Lambda, locally and in tests, whatever the environment.
 
     Made with botocore, not boto3: a boto3 client is this same botocore client, and importing
     boto3 (its resource layer, s3transfer) costs every cold start ~15 ms for nothing here."""
     limits = CLIENT_LIMITS.get((service, purpose))
     if limits is None:
-        return _session().create_client(service)
+        raise LookupError(f"no limits set for a {service} client ({purpose or 'default'})")
     return _session().create_client(service, config=limits.config())
 
 
@@ -130,6 +141,11 @@ class Deps:
     @functools.cached_property
     def store(self) -> DynamoRequestStore:
         return DynamoRequestStore(client("dynamodb"), self.settings.table_name)
+
+    @functools.cached_property
+    def lookup(self) -> DynamoRequestStore:
+        """The store for a consumer's reads inside its claimed effect: one short attempt."""
+        return DynamoRequestStore(client("dynamodb", "lookup"), self.settings.table_name)
 
     @functools.cached_property
     def bus(self) -> EventBridgePublisher:

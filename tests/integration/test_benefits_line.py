@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -382,7 +381,7 @@ def import_cli(line, monkeypatch):
 
     db = line.client("dynamodb")
     # Only the importer's boto3: the handlers the calls run keep their own clients.
-    monkeypatch.setattr(importer, "boto3", SimpleNamespace(client=lambda service: db))
+    monkeypatch.setattr(importer.operate, "aws", lambda service: db)
     monkeypatch.setattr(
         importer, "table_name", lambda stack, kind: line.stack.output(SPECS[kind].table_output)
     )

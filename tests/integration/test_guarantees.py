@@ -301,12 +301,17 @@ def test_with_allow_replay_side_effects_a_replay_texts_and_starts_the_timer_agai
         result = replay_everything(local)
 
         assert result["replayed"] == 2
-        assert (len(local.sms(MIZUKI)), len(local.sms(TAKUMI))) == (2, 2)
-        assert local.sms(MIZUKI)[1]["body"] == local.sms(MIZUKI)[0]["body"]
+        # The caller is told again; the receiver is not invited again: the consumers still
+        # decide from the request's state, and it is answered.
+        assert (len(local.sms(MIZUKI)), len(local.sms(TAKUMI))) == (1, 2)
+        assert local.sms(TAKUMI)[1]["body"] == local.sms(TAKUMI)[0]["body"]
     finally:
         local.stop()
     started = [e for e in log_lines() if e["message"] == "answer timer" and e.get("timer_started")]
     assert len(started) == 2  # the call's timer, and the replay's
+    assert [e["because"] for e in log_lines() if e["message"] == "invitation not sent"] == [
+        "settled"
+    ]
     assert not [e for e in log_lines() if e["message"] == "replayed event: side effect skipped"]
 
 
@@ -315,19 +320,24 @@ COLD_START_SECONDS = 1.0  # the first invocation builds its settings and clients
 
 
 def consumer_effects():
-    """What each consumer does at worst, in order: (claimed?, the effect's retry policy)."""
+    """What each consumer does at worst, in order: (claimed?, the effect's retry policy,
+    the seconds its other calls may take: reads of the request, marking a claim ended)."""
     ls = lambda_support
+    read = ls.LOOKUP_CLIENT.worst_case
     return {
-        "InviteReceiverFunction": (True, ls.SMS_RETRIES),
+        # One read of the request, once the invitation is claimed.
+        "InviteReceiverFunction": (True, ls.SMS_RETRIES, read),
         # One text per outcome; MutualCallMatched sends two, bounded by the deadline guard.
-        "TellCallerFunction": (True, ls.SMS_RETRIES),
-        "TextMemberFunction": (True, ls.SMS_RETRIES),
-        "StartTimerFunction": (True, ls.SCHEDULER_RETRIES),
-        "CancelTimerFunction": (False, ls.SCHEDULER_RETRIES),
+        # A time-out reads the request (pointer, item) and marks its claim ended.
+        "TellCallerFunction": (True, ls.SMS_RETRIES, 2 * read + ls.CLAIM_RETRIES.worst_case),
+        "TextMemberFunction": (True, ls.SMS_RETRIES, 0.0),
+        "StartTimerFunction": (True, ls.SCHEDULER_RETRIES, 0.0),
+        "CancelTimerFunction": (False, ls.SCHEDULER_RETRIES, 0.0),
     }
 
 
 def test_every_consumer_ends_its_effect_and_releases_its_claim_well_before_its_timeout():
+    from hotline_core.adapters.idempotency import CLAIM_SETTLED_AFTER
     from hotline_tools.local.template import Template
 
     ls = lambda_support
@@ -336,9 +346,11 @@ def test_every_consumer_ends_its_effect_and_releases_its_claim_well_before_its_t
     effects = consumer_effects()
     assert consumers == set(effects)  # a new consumer needs its line here
     claim = release = ls.CLAIM_RETRIES.worst_case
-    for name, (claimed, policy) in effects.items():
-        worst = policy.worst_case + ls.FINISH_SECONDS + (claim + release if claimed else 0)
+    for name, (claimed, policy, other) in effects.items():
+        worst = policy.worst_case + other + ls.FINISH_SECONDS + (claim + release if claimed else 0)
         assert COLD_START_SECONDS + worst <= functions[name].timeout, (name, worst)
+        # A claim older than this belongs to an effect that has ended (`preempt`).
+        assert functions[name].timeout < CLAIM_SETTLED_AFTER.total_seconds(), name
     # An attempt inside a claimed effect starts only with this much time left after it (the
     # consumer wrapper passes the invocation's deadline): enough to release, then finish.
     assert ls.RELEASE_RESERVE >= release + ls.FINISH_SECONDS > release
@@ -353,13 +365,19 @@ def test_side_effect_clients_have_short_timeouts_and_leave_retries_to_the_budget
     for (service, purpose), limits in ls.CLIENT_LIMITS.items():
         config = cached_client(service, purpose).meta.config
         assert (config.connect_timeout, config.read_timeout) == (limits.connect, limits.read)
-        assert config.retries == {"mode": "standard", "total_max_attempts": 1}
-    assert set(ls.CLIENT_LIMITS) >= {
+        assert config.retries == {"mode": "standard", "total_max_attempts": limits.attempts}
+    side_effects = {
         ("sns", ""),
         ("pinpoint-sms-voice-v2", ""),
         ("scheduler", ""),
         ("dynamodb", "claims"),
+        ("dynamodb", "lookup"),
     }
+    assert set(ls.CLIENT_LIMITS) >= side_effects
+    assert all(ls.CLIENT_LIMITS[key].attempts == 1 for key in side_effects)
+    # No client without limits: an unknown one is refused, not made with the environment's.
+    with pytest.raises(LookupError):
+        cached_client("lambda")
     # The consumers' adapters are built on those clients.
     from hotline_core.settings import Settings
 

@@ -299,7 +299,7 @@ def db() -> FakeDynamo:
 
 @pytest.fixture
 def cli(monkeypatch: pytest.MonkeyPatch, db: FakeDynamo) -> tuple[typer.Typer, FakeDynamo]:
-    monkeypatch.setattr(importer.boto3, "client", lambda service: db)
+    monkeypatch.setattr(importer.operate, "aws", lambda service: db)
     monkeypatch.setattr(importer, "table_name", lambda stack, kind: f"{stack}-{kind}")
     app = typer.Typer()
     app.add_typer(importer.members_app, name="members")

@@ -133,7 +133,6 @@ def _offline_aws() -> None:
             "AWS_SESSION_TOKEN": "local",
             "AWS_DEFAULT_REGION": REGION,
             "AWS_REGION": REGION,
-            "AWS_MAX_ATTEMPTS": "1",
         }
     )
 

@@ -32,9 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-import boto3
 import typer
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 from rich.markup import escape
@@ -42,6 +40,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from hotline_core.phone import mask_phone
+from hotline_tools import operate
 from hotline_tools.operate import LocalOption, OperateError, StackOption, fail, local_request
 
 console = Console()
@@ -55,11 +54,6 @@ dead_letters_app = typer.Typer(
 # An `Event` invoke answers at once (202): a retry after a lost answer may queue the event
 # twice, which the consumers absorb (they decide from the request's current state and their
 # once-only claims).
-CLIENT_CONFIG = Config(
-    connect_timeout=5,
-    read_timeout=20,  # above WAIT_SECONDS: a long poll is not a timeout
-    retries={"max_attempts": 2, "mode": "standard"},  # retries: 3 attempts in all
-)
 # Long polling (any wait above 0) asks every SQS server: short polling may answer "empty"
 # while a small queue holds messages.
 WAIT_SECONDS = 1
@@ -100,8 +94,8 @@ class DeadLetter:
 
 
 def aws(service: str) -> Any:
-    """One client, with its timeouts and retries in code; tests run this under moto."""
-    return boto3.client(service, config=CLIENT_CONFIG)  # type: ignore[call-overload]
+    """One client, with its timeouts and retries in code; tests replace this."""
+    return operate.aws(service)
 
 
 # --- what a dead letter says ---------------------------------------------------------------

@@ -16,13 +16,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
-import boto3
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+from hotline_tools import operate
 from hotline_tools.local_client import LocalRuntimeError, call_local
 from hotline_tools.rows import SPECS, Kind, RowsInvalid, dynamo_item, parse_rows
 
@@ -110,7 +110,7 @@ def run_import(kind: Kind, file: Path, *, stack: str, local: str | None) -> int:
 def _client(service: str) -> Any:
     """A boto3 client, or ImportFailed: with no region configured even making one fails."""
     try:
-        return boto3.client(service)  # type: ignore[call-overload]
+        return operate.aws(service)
     except BotoCoreError as exc:
         raise ImportFailed(f"cannot use AWS ({exc}); nothing was written") from exc
 

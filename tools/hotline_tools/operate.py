@@ -19,6 +19,7 @@ from typing import Annotated, Any
 
 import boto3
 import typer
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic_core import PydanticCustomError
 from rich.console import Console
@@ -57,9 +58,19 @@ class OperateError(RuntimeError):
     """Something the operator must fix; the message says what."""
 
 
+# Every operator command's AWS clients: timeouts and retries in code, never left to the
+# environment (AWS_MAX_ATTEMPTS, a profile's retry_mode), so a command behaves the same on
+# every machine. The read timeout is above the dead-letter commands' SQS long poll.
+CLIENT_CONFIG = Config(
+    connect_timeout=5,
+    read_timeout=20,
+    retries={"max_attempts": 2, "mode": "standard"},  # 3 attempts in all
+)
+
+
 def aws(service: str) -> Any:
-    """One boto3 client; tests run this under moto."""
-    return boto3.client(service)  # type: ignore[call-overload]
+    """One boto3 client with CLIENT_CONFIG; tests run this under moto."""
+    return boto3.client(service, config=CLIENT_CONFIG)  # type: ignore[call-overload]
 
 
 def pause(seconds: float) -> None:

@@ -71,24 +71,38 @@ def transient_or_unanswered(error: BaseException) -> bool:
 
 @dataclass(frozen=True)
 class Limits:
-    """One AWS client's timeouts. botocore makes a single attempt per call (standard retry
-    mode, `total_max_attempts` 1): its own backoff honours a server's `x-amz-retry-after` (up
-    to 5 s more) and differs between botocore versions, so it cannot be bounded from here.
-    `Retrier` owns the retries and their timing instead."""
+    """One AWS client's timeouts and botocore attempts, set in code (never left to the
+    environment, which differs between Lambda and a laptop). Side-effect clients make a
+    single attempt per call: botocore's own backoff honours a server's `x-amz-retry-after` (up
+    to 5 s more) and differs between botocore versions, so it cannot be bounded from here;
+    `Retrier` owns their retries and timing instead. A client nothing retries for (the
+    producers' store, the directory) lets botocore retry once (`attempts` 2, standard mode:
+    a first backoff of at most `BOTOCORE_FIRST_BACKOFF`)."""
 
     connect: float
     read: float
+    attempts: int = 1
 
     @property
     def attempt_seconds(self) -> float:
         return self.connect + self.read
 
+    @property
+    def worst_case(self) -> float:
+        """The longest one call can take, its botocore retries included."""
+        return self.attempts * self.attempt_seconds + (self.attempts - 1) * BOTOCORE_BACKOFF
+
     def config(self) -> Config:
         return Config(
             connect_timeout=self.connect,
             read_timeout=self.read,
-            retries={"mode": "standard", "total_max_attempts": 1},
+            retries={"mode": "standard", "total_max_attempts": self.attempts},
         )
+
+
+# botocore's standard mode waits random(0, 1) × 2^(attempt - 1) seconds, capped at 20: at
+# most 1 s before its second attempt (botocore/retries/standard.py, ExponentialBackoff).
+BOTOCORE_BACKOFF = 1.0
 
 
 # Seconds left in the current Lambda invocation; set by the consumer wrapper per invocation

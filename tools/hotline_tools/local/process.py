@@ -61,7 +61,6 @@ def local_process(
         AWS_ACCESS_KEY_ID="testing",
         AWS_SECRET_ACCESS_KEY="testing",  # noqa: S106 - moto's fake credentials
         AWS_DEFAULT_REGION="ap-northeast-1",
-        AWS_MAX_ATTEMPTS="1",
         PYTHONUNBUFFERED="1",
     )
     out = log.open("wb") if log else subprocess.DEVNULL

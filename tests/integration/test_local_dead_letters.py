@@ -124,6 +124,11 @@ def test_a_timer_run_that_keeps_failing_lands_in_the_timer_dead_letter_queue(
     assert letter["requestPayload"] == json.loads(schedule["Target"]["Input"])
     assert letter["requestPayload"]["request_id"] == call["contact_id"]
     assert letter["responsePayload"]["errorType"] == "PublishFailed"
+    assert (letter["function"], letter["event_type"], letter["request_id"]) == (
+        "AnswerTimerFunction",
+        "AnswerTimer",
+        call["contact_id"],
+    )
     # The queue the template names as the timer's OnFailure destination holds the same record.
     queue = server.engine.stack.refs["TimerDeadLetterQueue"]["Ref"]
     assert timer.dead_letter_queue == queue

@@ -477,17 +477,17 @@ class LocalHotline:
             start, start_offset = self.clock.now(), self.clock.offset
             end = start + step
             fired = self.pump()  # first, what is due now (and the schedules made since)
-            for _ in range(MAX_STEPS_PER_ADVANCE):
-                moment = self._next_moment()
-                if moment is None or moment > end:
+            steps = 0
+            while (moment := self._next_moment()) is not None and moment <= end:
+                if steps == MAX_STEPS_PER_ADVANCE:
+                    self._report(
+                        f"advance stopped stepping after {MAX_STEPS_PER_ADVANCE} due moments; "
+                        "the clock jumps to the end"
+                    )
                     break
                 self.clock.move_to(start_offset + (moment - start))
                 fired += self.pump()
-            else:
-                self._report(
-                    f"advance stopped stepping after {MAX_STEPS_PER_ADVANCE} due moments; "
-                    "the clock jumps to the end"
-                )
+                steps += 1
             self.clock.move_to(start_offset + step)
             fired += self.pump()
             now = self.clock.now()
@@ -526,20 +526,22 @@ class LocalHotline:
         schedules into Lambda's queue, then run due invocations (one at a time, the first or
         `choose_next`'s pick) until nothing due is left; bounded, so a loop of events cannot
         hang the runtime. Returns the number of schedules fired."""
-        fired = 0
+        fired = runs = 0
         with self._lock:
-            for _ in range(MAX_RUNS_PER_PUMP):
+            while True:
                 self._deliver_queued()
                 fired += self._fire_due_schedules()
                 due = self._due()
                 if not due:
                     break
+                if runs == MAX_RUNS_PER_PUMP:
+                    self._report(
+                        f"pump stopped after {MAX_RUNS_PER_PUMP} invocations in a row (a loop "
+                        "of events?); the rest stays pending"
+                    )
+                    break
                 self._run(due[self._pick(due)])
-            else:
-                self._report(
-                    f"pump stopped after {MAX_RUNS_PER_PUMP} invocations in a row (a loop of "
-                    "events?); the rest stays pending"
-                )
+                runs += 1
             self._collect_sms()
             self._drain_event_log()
         return fired

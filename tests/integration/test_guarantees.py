@@ -154,7 +154,9 @@ def test_a_failed_send_releases_the_claim_so_the_retry_sends(local, monkeypatch)
 
     monkeypatch.setattr(SnsSms, "send", flaky)
 
-    local.call(TAKUMI)  # the first attempt fails; Lambda's retry (the engine's) sends
+    local.call(TAKUMI)  # the first attempt fails
+    assert len(calls) == 1  # Lambda retries a minute later, not at once
+    local.advance(60)  # Lambda's retry (the engine's) sends
 
     assert len(calls) == 2
     assert len(local.sms(MIZUKI)) == 1
@@ -253,8 +255,10 @@ def test_an_accept_whose_event_is_lost_still_reaches_the_caller_via_the_timer(
     assert page.status == 503
     assert "もう一度" in page.body.decode("utf-8")
     assert local.sms(TAKUMI) == []  # not yet
-    # Nobody presses again: the timer was never cancelled, fires, and announces the accept.
-    local.advance(180)
+    # Nobody presses again: the timer was never cancelled, fires (within the minute of its
+    # at(), the window's end rounded up: 240 s after the call at the latest), and announces
+    # the accept.
+    local.advance(240)
     assert [m["body"] for m in local.sms(TAKUMI)] == [
         "ミズキさんが話せます。+817033334444 に電話してください"
     ]
@@ -280,7 +284,9 @@ def test_a_timeout_whose_event_is_lost_is_retried_by_scheduler_and_completes(
     local.call(TAKUMI)
     fail_put_events("TimedOut", times=3)
 
-    local.advance(180)  # the timer's first invocation fails; the engine retries it
+    # The timer fires within 240 s of the call; its first invocation fails, and Lambda
+    # retries it a minute later.
+    local.advance(300)
 
     assert [m["body"] for m in local.sms(TAKUMI)] == [
         "ミズキさんは今は話せないようです。連絡を待ってください"
@@ -408,8 +414,10 @@ def test_an_sms_call_that_times_out_releases_its_claim_and_the_retry_sends(local
     )
 
     answer = local.call(TAKUMI)
+    assert timeout.calls == 1  # not retried at once (it may have been sent)
+    local.advance(60)  # Lambda's retry
 
-    assert timeout.calls == 2  # not retried at once (it may have been sent): Lambda's retry
+    assert timeout.calls == 2
     assert local.host.invocations["InviteReceiverFunction"] == 2
     assert len(local.sms(MIZUKI)) == 1 and local.dead_letters == []
     assert f"invite#{answer['contact_id']}" in claims(local)
@@ -438,6 +446,7 @@ def test_an_sms_that_could_outlast_the_invocation_is_not_started_and_the_retry_s
     publishes = hook(cached_client("sns"), "before-call.sns.Publish", counting)
 
     local.call(TAKUMI)
+    local.advance(60)  # Lambda's retry
 
     assert short, "the consumer never asked how much time it had"
     assert local.host.invocations["InviteReceiverFunction"] == 2
@@ -468,8 +477,9 @@ def test_a_scheduler_that_keeps_hanging_leaves_no_claim_so_a_redrive_starts_the_
     )
 
     answer = local.call(TAKUMI)
+    local.advance(180)  # Lambda's two retries: a minute, then two minutes later
 
-    assert local.host.invocations["StartTimerFunction"] == 3  # Lambda's two retries
+    assert local.host.invocations["StartTimerFunction"] == 3
     [letter] = local.dead_letters
     assert letter["requestContext"]["functionArn"].endswith("StartTimerFunction")
     assert f"timer#{answer['contact_id']}" not in claims(local)  # released every time

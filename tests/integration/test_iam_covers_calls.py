@@ -153,7 +153,13 @@ def played():
 
     recorder, hook = IamCallRecorder(), Botocore()
     sns = LocalHotline(
-        root=ROOT, directory=directory(LocalClock().now()), members=MEMBERS, benefits=BENEFITS
+        root=ROOT,
+        directory=directory(LocalClock().now()),
+        members=MEMBERS,
+        benefits=BENEFITS,
+        # Ten minutes: a failing consumer's last retry (180 s after the call) still finds the
+        # request waiting, so it still makes the call that fails and reaches OnFailure.
+        answer_window=600,
     )
     end_user_messaging = LocalHotline(
         root=ROOT,
@@ -222,7 +228,10 @@ def _play_end_user_messaging(engine, recorder) -> None:
 
 def _play(engine, recorder, hook) -> tuple[dict[str, list[str]], int]:
     prompts: dict[str, list[str]] = defaultdict(list)
-    window = int(engine.template.parameters["AnswerWindowSeconds"]) + 61
+    # Until a timer has surely fired: the window, its end rounded up to a whole minute, and
+    # Scheduler firing anywhere in that minute.
+    window = int(engine.template.parameters["AnswerWindowSeconds"]) + 120
+    retries = 181  # Lambda's two retries: 60 s, then 120 s after that (and real time passing)
 
     def call(phase, caller, to, digits="", line="hotline"):
         with recorder.during(phase):
@@ -277,6 +286,7 @@ def _play(engine, recorder, hook) -> tuple[dict[str, list[str]], int]:
         call("CallRequested not published: the request is undone", SOTA, LINE_C)
     with hook.failing_for(("InviteReceiverFunction", "Publish")):
         call("consumers fail: OnFailure", YUI, LINE_C)
+        advance("consumers fail: OnFailure", retries)
     [event] = [
         e
         for e in engine.events()
@@ -288,13 +298,17 @@ def _play(engine, recorder, hook) -> tuple[dict[str, list[str]], int]:
         ("TellCallerFunction", "Publish"), ("CancelTimerFunction", "DeleteSchedule")
     ):
         post("consumers fail: OnFailure", link, "yes")
+        advance("consumers fail: OnFailure", retries)
     with hook.failing_for(("AnswerTimerFunction", "PutEvents")):
-        advance("consumers fail: OnFailure", window)  # the timer nobody could cancel
+        # The timer nobody could cancel fires, and fails with its retries.
+        advance("consumers fail: OnFailure", window + retries)
     with hook.failing_for(("StartTimerFunction", "CreateSchedule")):
         call("consumers fail: OnFailure", SOTA, LINE_C)
+        advance("consumers fail: OnFailure", retries)
     advance("the member's lockout ends", 3601)
     with hook.failing_for(("TextMemberFunction", "Publish")):
         call("consumers fail: OnFailure", MEMBER, None, f"{BENEFIT_PIN}#", line="benefits")
+        advance("consumers fail: OnFailure", retries)
     # At least once: every event delivered again; then the whole archive replayed.
     delivered = [e for e in engine.events() if "replay-name" not in e]
     for event in delivered:

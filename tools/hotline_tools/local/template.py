@@ -10,6 +10,11 @@ provisioning honours what it can (a CloudWatch Logs target is the local event lo
 that is one of the template's functions is drained into its handler) and refuses anything else
 with a TemplateError naming the rule (and the function and event for SAM's). Parameter values
 are checked against the template's own constraints, as CloudFormation checks them.
+
+The template is read as CloudFormation reads it before SAM: an AWS::Include (`Fn::Transform`)
+with a file Location is replaced by that file, as `sam deploy` uploads it. A nested
+application from a file (AWS::Serverless::Application) is read too, and may hold only
+resources with no local meaning: anything else in it would be wiring the runtime never saw.
 """
 
 from __future__ import annotations
@@ -47,7 +52,10 @@ NO_LOCAL_MEANING = {
     "AWS::ApiGatewayV2::DomainName",
     "AWS::ApiGatewayV2::ApiMapping",
     "AWS::SQS::QueuePolicy",
+    "AWS::IAM::ManagedPolicy",
+    "AWS::Serverless::Application",  # read, and checked to hold only types listed here
 }
+INCLUDE = "AWS::Include"
 
 
 class TemplateError(ValueError):
@@ -59,7 +67,7 @@ class ParameterError(TemplateError):
     template's constraints refuse."""
 
 
-# libyaml's loader when PyYAML has it: the template (flows and schemas inlined) is large.
+# libyaml's loader when PyYAML has it: an included contact flow is large.
 _Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -83,9 +91,62 @@ def _tag(loader: yaml.Loader, suffix: str, node: yaml.Node) -> dict[str, Any]:
 _CfnLoader.add_multi_constructor("!", _tag)
 
 
-def load_template(path: Path) -> dict[str, Any]:
+def parse_template(path: Path) -> dict[str, Any]:
+    """The YAML as written: short-form intrinsics in their long form, nothing included."""
     data: dict[str, Any] = yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)  # noqa: S506
     return data
+
+
+def load_template(path: Path) -> dict[str, Any]:
+    """The template as CloudFormation processes it before SAM: every AWS::Include resolved."""
+    resolved: dict[str, Any] = include(parse_template(path), path.parent)
+    return resolved
+
+
+def include(node: Any, base: Path, *, nested: bool = False) -> Any:
+    """`node` with each AWS::Include (`Fn::Transform`) replaced by its snippet, a file named
+    relative to `base`: merged into the mapping that holds the transform, as CloudFormation
+    merges it. A snippet may not include another (CloudFormation's rule), and a macro other
+    than AWS::Include is not run here."""
+    if isinstance(node, list):
+        return [include(item, base, nested=nested) for item in node]
+    if not isinstance(node, dict):
+        return node
+    merged = {k: include(v, base, nested=nested) for k, v in node.items() if k != "Fn::Transform"}
+    if "Fn::Transform" not in node:
+        return merged
+    transform = node["Fn::Transform"]
+    name = transform.get("Name") if isinstance(transform, dict) else None
+    if name != INCLUDE:
+        shown = name if isinstance(name, str) else repr(transform)
+        raise TemplateError(f"Fn::Transform {shown}: only {INCLUDE} is read locally")
+    location = (transform.get("Parameters") or {}).get("Location")
+    if not isinstance(location, str) or "://" in location:
+        raise TemplateError(f"{INCLUDE} Location {location!r}: the local runtime reads a file")
+    if nested:
+        raise TemplateError(f"{INCLUDE} of {location}: a snippet may not include another")
+    path = base / location
+    try:
+        snippet = parse_template(path)
+    except OSError as exc:
+        raise TemplateError(f"{INCLUDE} of {location}: {exc.strerror}") from exc
+    if not isinstance(snippet, dict):
+        raise TemplateError(f"{INCLUDE} of {location}: a snippet is a mapping")
+    snippet = include(snippet, path.parent, nested=True)
+    clash = sorted(set(snippet) & set(merged))
+    if clash:
+        raise TemplateError(f"{INCLUDE} of {location}: {', '.join(clash)} given twice")
+    return {**merged, **snippet}
+
+
+def nested_template(root: Path, resource: dict[str, Any]) -> dict[str, Any] | None:
+    """The template of a nested application whose Location is a file, else None."""
+    location = (resource.get("Properties") or {}).get("Location")
+    if resource["Type"] != "AWS::Serverless::Application" or not isinstance(location, str):
+        return None
+    if "://" in location:
+        return None
+    return load_template(root / location)
 
 
 @dataclass
@@ -172,6 +233,29 @@ class Template:
             name: bool(self._evaluate(expr, {}))
             for name, expr in self.doc.get("Conditions", {}).items()
         }
+        self._check_applications()
+
+    def _check_applications(self) -> None:
+        """A nested application is read, not provisioned: it may hold only resources that
+        mean nothing locally (alarms, say); a function in one would silently not run."""
+        for logical_id, resource in self.resources.items():
+            if resource["Type"] != "AWS::Serverless::Application" or not self.active(logical_id):
+                continue
+            location = (resource.get("Properties") or {}).get("Location")
+            if not isinstance(location, str) or "://" in location:
+                raise TemplateError(
+                    f"{logical_id}: the local runtime reads a nested application from a file"
+                )
+            try:
+                nested = nested_template(self.root, resource) or {}
+            except OSError as exc:
+                raise TemplateError(f"{logical_id}: {location}: {exc.strerror}") from exc
+            for name, inner in nested.get("Resources", {}).items():
+                if inner["Type"] not in NO_LOCAL_MEANING:
+                    raise TemplateError(
+                        f"{logical_id} ({location}): {name} ({inner['Type']}) would not be "
+                        "emulated by the local runtime; nest only what has no local meaning"
+                    )
 
     def _parameters(self, given: dict[str, str]) -> dict[str, str]:
         """Every parameter's value, checked against the template's own constraints as

@@ -32,11 +32,11 @@ TIMED_OUT = "話せないようです"
 
 
 def copy_project(target: Path) -> Path:
-    """What the runtime reads from its root; hotline_core is the installed package (the
-    layer), so core/ is not needed."""
+    """What the runtime reads from its root (generated/: what the template includes and
+    nests); hotline_core is the installed package (the layer), so core/ is not needed."""
     ignore = shutil.ignore_patterns("__pycache__")
     shutil.copy2(ROOT / "template.yaml", target / "template.yaml")
-    for folder in ("producers", "consumers", "contact_flow"):
+    for folder in ("producers", "consumers", "contact_flow", "generated"):
         shutil.copytree(ROOT / folder, target / folder, ignore=ignore)
     (target / "tests" / "events").mkdir(parents=True)
     shutil.copy2(ROOT / "tests/events/phonenumber.json", target / "tests/events/phonenumber.json")

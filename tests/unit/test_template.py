@@ -1,4 +1,5 @@
-"""template.yaml: what the stack must create, least privilege, and the embedded flows."""
+"""template.yaml: what the stack must create, least privilege, and what it takes from generated/
+(the contact flows, the event schemas, the alarms that share one shape)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,14 @@ import sys
 import pytest
 import yaml
 
-from hotline_tools.local.template import Template, load_template
+from hotline_tools.local.template import Template, load_template, nested_template, parse_template
 from tests.conftest import ROOT
 
+# As CloudFormation processes it before SAM: every AWS::Include resolved.
 DOC = load_template(ROOT / "template.yaml")
 RESOURCES = DOC["Resources"]
+ALARMS_APP = RESOURCES["Alarms"]
+ALARMS = nested_template(ROOT, ALARMS_APP)
 
 
 def of_type(kind):
@@ -111,11 +115,10 @@ SAM_PYTHON = ROOT / ".venv-sam" / "bin" / "python"
 TRANSFORM = """
 import json, os, sys
 from samtranslator.translator.transform import transform
-from samtranslator.yaml_helper import yaml_parse
 class NoPolicies:
     def load(self): return {}
 os.environ.setdefault("AWS_DEFAULT_REGION", "ap-northeast-1")
-doc = yaml_parse(open(sys.argv[1], encoding="utf-8").read())
+doc = json.load(sys.stdin)
 for resource in doc["Resources"].values():
     props = resource.get("Properties") or {}
     for key in ("CodeUri", "ContentUri"):  # sam build's job; the transform wants S3 URIs
@@ -127,13 +130,14 @@ json.dump(transform(doc, {}, NoPolicies()), sys.stdout)
 
 @pytest.fixture(scope="module")
 def transformed():
-    """The template as CloudFormation sees it after the SAM transform: SAM policy templates
-    expanded into statements, one role per function, and one dead-letter queue per
-    EventBridgeRule event with a DeadLetterConfig."""
+    """The template as CloudFormation sees it after the SAM transform (AWS::Include first, as
+    CloudFormation runs it): SAM policy templates expanded into statements, one role per
+    function, and one dead-letter queue per EventBridgeRule event with a DeadLetterConfig."""
     # `make test` creates .venv-sam first (cfn-lint and sam validate run from it).
     assert SAM_PYTHON.exists(), "the SAM transform lives in .venv-sam: run `make setup`"
     result = subprocess.run(
-        [str(SAM_PYTHON), "-c", TRANSFORM, str(ROOT / "template.yaml")],
+        [str(SAM_PYTHON), "-c", TRANSFORM],
+        input=json.dumps(load_template(ROOT / "template.yaml")),
         capture_output=True,
         text=True,
         check=True,
@@ -597,14 +601,38 @@ def test_connect_resources_exist_only_with_an_instance_and_cover_every_invoked_f
     ]
 
 
-def test_embedded_contact_flows_match_their_files():
+def test_generated_is_what_scripts_generate_writes():
     result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "embed_flows.py"), "--check"],
+        [sys.executable, str(ROOT / "scripts" / "generate.py"), "--check"],
         capture_output=True,
         text=True,
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+def included(resource, prop):
+    """Where template.yaml, as written, takes a resource's property from: the Location of its
+    AWS::Include, or None when the property is written in the template itself."""
+    raw = parse_template(ROOT / "template.yaml")["Resources"][resource]["Properties"][prop]
+    transform = raw.get("Fn::Transform") if isinstance(raw, dict) else None
+    if not transform or transform["Name"] != "AWS::Include":
+        return None
+    return transform["Parameters"]["Location"]
+
+
+def test_the_template_cloudformation_processes_is_lint_clean(tmp_path):
+    """cfn-lint reads template.yaml as written and cannot see into an AWS::Include: the
+    template with every include resolved (the flows' Fn::Sub, the schemas' text) is linted
+    here, as CloudFormation will get it."""
+    processed = tmp_path / "template.json"
+    processed.write_text(json.dumps(DOC), encoding="utf-8")
+    cfn_lint = ROOT / ".venv-sam" / "bin" / "cfn-lint"
+    assert cfn_lint.exists(), "cfn-lint lives in .venv-sam: run `make setup`"
+    result = subprocess.run(
+        [str(cfn_lint), str(processed)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 LINES = {  # contact flow -> (its AWS::Connect::ContactFlow resource, the Lambda it invokes)
@@ -620,11 +648,10 @@ def test_every_contact_flow_file_is_a_line_checked_below():
 @pytest.mark.parametrize("flow", sorted(LINES))
 def test_each_line_has_a_contact_flow_resource_with_the_lambda_substituted(flow):
     resource, function = LINES[flow]
-    text = (ROOT / "template.yaml").read_text(encoding="utf-8")
-    assert f"# BEGIN contact_flow/{flow}.json" in text
+    assert included(resource, "Content") == f"generated/contact_flow/{flow}.yaml"
     contact_flow = RESOURCES[resource]
     assert contact_flow["Type"] == "AWS::Connect::ContactFlow"
-    # The embedded flow is the file, with the function's ARN left for Fn::Sub to fill in.
+    # The included flow is the file, with the function's ARN left for Fn::Sub to fill in.
     embedded = json.loads(contact_flow["Properties"]["Content"]["Fn::Sub"])
     assert embedded == json.loads((ROOT / "contact_flow" / f"{flow}.json").read_text("utf-8"))
     arns = {
@@ -637,8 +664,49 @@ def test_each_line_has_a_contact_flow_resource_with_the_lambda_substituted(flow)
 
 
 # --- Operating it (issue 6) --------------------------------------------------------------
+def passed_to_alarms(node):
+    """A node of generated/alarms.yaml with each Ref to one of its parameters replaced by what
+    template.yaml passes the nested application: the alarm as CloudFormation creates it."""
+    passed = ALARMS_APP["Properties"]["Parameters"]
+    if isinstance(node, list):
+        return [passed_to_alarms(item) for item in node]
+    if isinstance(node, dict):
+        if set(node) == {"Ref"} and node["Ref"] in passed:
+            return passed[node["Ref"]]
+        return {k: passed_to_alarms(v) for k, v in node.items()}
+    return node
+
+
 def alarms():
-    return of_type("AWS::CloudWatch::Alarm")
+    """Every alarm of the stack: the template's own and its nested application's."""
+    return {**of_type("AWS::CloudWatch::Alarm"), **passed_to_alarms(ALARMS["Resources"])}
+
+
+def test_the_alarms_application_is_passed_what_it_declares_and_the_stacks_name():
+    assert ALARMS_APP["Properties"]["Location"] == "generated/alarms.yaml"
+    passed = ALARMS_APP["Properties"]["Parameters"]
+    assert set(passed) == set(ALARMS["Parameters"])
+    assert passed["StackName"] == {"Ref": "AWS::StackName"}
+    assert passed["AlarmTopic"] == {"Ref": "AlarmTopic"}
+    # Only alarms: nothing in it the local runtime would have to run.
+    assert {r["Type"] for r in ALARMS["Resources"].values()} == {"AWS::CloudWatch::Alarm"}
+
+
+def test_every_dead_letter_alarm_names_the_commands_an_operator_runs():
+    depth = {
+        name: alarm
+        for name, alarm in alarms().items()
+        if alarm["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"
+    }
+    assert len(depth) >= 7
+    for name, alarm in depth.items():
+        description = alarm["Properties"]["AlarmDescription"]["Fn::Sub"]
+        queue = alarm["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
+        assert description.startswith(f"Dead letters in {queue}: "), name
+        # ${StackName} is the hotline stack's name: the nested stack has a name of its own.
+        assert "`hotline dead-letters list --stack ${StackName}`" in description, name
+        assert "`hotline dead-letters redrive --stack ${StackName} --all`" in description, name
+        assert len(description) <= 1024, name  # CloudWatch's limit
 
 
 def test_every_dead_letter_queue_has_a_depth_alarm_including_sams_generated_ones(transformed):
@@ -657,7 +725,7 @@ def test_every_dead_letter_queue_has_a_depth_alarm_including_sams_generated_ones
 def test_errors_and_throttles_alarms_cover_every_function(transformed):
     functions = {n for n, r in transformed.items() if r["Type"] == "AWS::Lambda::Function"}
     for metric in ("Errors", "Throttles"):
-        props = RESOURCES[f"Function{metric}Alarm"]["Properties"]
+        props = alarms()[f"Function{metric}Alarm"]["Properties"]
         stats = [m["MetricStat"]["Metric"] for m in props["Metrics"] if "MetricStat" in m]
         assert {s["MetricName"] for s in stats} == {metric}
         covered = {s["Dimensions"][0]["Value"]["Ref"] for s in stats}
@@ -735,14 +803,9 @@ def test_the_event_log_catches_every_event_without_phone_numbers():
     assert '"aws:SourceArn": "${EventLogRule.Arn}"' in document
 
 
-def test_embedded_event_schemas_match_their_files():
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "embed_schemas.py"), "--check"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+def schema_text(props):
+    """An EventSchemas::Schema's Content: the included Fn::Sub, with nothing substituted."""
+    return props["Content"]["Fn::Sub"].replace("${!", "${")
 
 
 def test_one_catalogue_schema_per_event_valid_draft4_accepting_a_real_event():
@@ -756,13 +819,15 @@ def test_one_catalogue_schema_per_event_valid_draft4_accepting_a_real_event():
     registry = next(iter(of_type("AWS::EventSchemas::Registry")))
     for name, schema in schemas.items():
         props = schema["Properties"]
+        event = props["SchemaName"].removeprefix("hotline@")
+        assert included(name, "Content") == f"generated/schemas/{event}.yaml", name
         assert props["Type"] == "JSONSchemaDraft4", name
         assert props["RegistryName"] == {"Fn::GetAtt": [registry, "RegistryName"]}, name
-        content = json.loads(props["Content"])
+        content = json.loads(schema_text(props))
         Draft4Validator.check_schema(content)
-        assert "$defs" not in props["Content"] and "const" not in content["definitions"], name
+        assert "$defs" not in schema_text(props) and "const" not in content["definitions"], name
     real = json.loads((ROOT / "tests" / "events" / "eventbridge-call-requested.json").read_text())
-    catalogue = json.loads(schemas["CallRequestedSchema"]["Properties"]["Content"])
+    catalogue = json.loads(schema_text(schemas["CallRequestedSchema"]["Properties"]))
     Draft4Validator(catalogue).validate(real)
     wrong = dict(real, **{"detail-type": "Accepted"})
     assert not Draft4Validator(catalogue).is_valid(wrong)

@@ -70,20 +70,34 @@ def as_list(value):
 IAM_POLICY_TYPES = ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")
 
 
+def attached_managed_policies(resources, function):
+    """The template's own managed policies a SAM function names in its Policies (`!Ref`)."""
+    for policy in as_list(resources[function]["Properties"].get("Policies") or []):
+        target = policy.get("Ref") if isinstance(policy, dict) else None
+        if target in resources and resources[target]["Type"] == "AWS::IAM::ManagedPolicy":
+            yield target
+
+
 def policy_documents(resources):
     """Every identity-policy document, with where it lives: a SAM function's inline
-    statements, an IAM role's inline policies, an IAM policy or managed policy. (Trust
-    policies and resource policies grant nothing to our code and are not walked.)"""
+    statements and the template's managed policies it attaches (each counted as the
+    function's), an IAM role's inline policies, an IAM policy or a managed policy nobody
+    attaches that way. (Trust policies and resource policies grant nothing to our code and
+    are not walked.)"""
+    functions = [n for n, r in resources.items() if r["Type"] == "AWS::Serverless::Function"]
+    attached = {p for f in functions for p in attached_managed_policies(resources, f)}
     for name, resource in resources.items():
         kind, props = resource["Type"], resource.get("Properties") or {}
         if kind == "AWS::Serverless::Function":
             for policy in as_list(props.get("Policies") or []):
                 if isinstance(policy, dict) and "Statement" in policy:
                     yield name, policy
+            for managed in attached_managed_policies(resources, name):
+                yield name, resources[managed]["Properties"]["PolicyDocument"]
         elif kind == "AWS::IAM::Role":
             for policy in props.get("Policies") or []:
                 yield name, policy["PolicyDocument"]
-        elif kind in IAM_POLICY_TYPES:
+        elif kind in IAM_POLICY_TYPES and name not in attached:
             yield name, props["PolicyDocument"]
 
 
@@ -102,12 +116,13 @@ def allows(resources=None):
 
 
 def sam_policy_templates():
-    """(function, name) of every SAM policy template and managed policy a function names."""
+    """(function, name) of every SAM policy template and managed policy a function names (the
+    template's own managed policies, `!Ref`, are walked as statements instead)."""
     for name, resource in of_type("AWS::Serverless::Function").items():
         for policy in as_list(resource["Properties"].get("Policies") or []):
             if isinstance(policy, str):
                 yield name, policy
-            else:
+            elif "Ref" not in policy:
                 yield from ((name, key) for key in policy if key not in ("Statement", "Version"))
 
 
@@ -260,7 +275,9 @@ def test_every_star_resource_carries_a_comment_saying_why():
         actions = action.value if isinstance(action, yaml.SequenceNode) else [action]
         for name in (a.value for a in actions):
             assert name in why, f"line {line + 1}: the comment above * must name {name}"
-    assert len(found) == len(sms_senders())  # sns:Publish, once per function that texts
+    # sns:Publish: written once, in SendSmsPolicy, which every function that texts attaches.
+    assert len(found) == 1
+    assert all("SendSmsPolicy" in attached_managed_policies(RESOURCES, f) for f in sms_senders())
 
 
 def test_pass_role_is_scoped_to_the_scheduler_role():

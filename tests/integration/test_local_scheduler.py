@@ -299,3 +299,16 @@ def test_an_at_time_already_past_when_created_never_fires(stopped, ago):
     [problem] = local.errors  # reported once, not on every pump
     assert problem.startswith("schedule default/late: at(")
     assert "already past" in problem
+
+
+def test_fire_times_only_looks(stopped):
+    local = stopped()
+    minute = whole_minute(local, 1)
+    create(local, "timer", at(minute))
+    [fires_at] = local.fire_times().values()
+    local.clock.advance((fires_at - local.clock.now()).total_seconds())  # the clock alone
+
+    assert local.fire_times() == {"default/timer": fires_at}
+    assert local.pending() == [] and timer_runs(local) == 0
+    assert local.pump() == 1
+    assert local.fire_times() == {} and timer_runs(local) == 1

@@ -810,7 +810,7 @@ class LocalHotline:
         """Every one-time schedule the local scheduler will still fire, by "group/name", with
         the moment it fires (see `schedule_moment`)."""
         with self._lock:
-            self._fire_due_schedules()
+            self._scan_schedules()  # the schedules made since the last pump, timed; none fired
             return {
                 f"{key[0]}/{key[1]}": t.fires_at
                 for key, t in self._schedule_times.items()
@@ -821,10 +821,18 @@ class LocalHotline:
         """Fire every enabled one-time (at()) schedule whose moment has come, oldest first:
         its target invoked asynchronously (Scheduler's call succeeds once Lambda queues the
         event; what the function does with it is Lambda's retries), then deleted as
-        ActionAfterCompletion DELETE says, else kept, fired, as Scheduler does. Each schedule
-        version is timed once, when first seen (see `_timer`). A rate() or cron() schedule,
-        or an at() already past, never fires locally: it is reported once (in `errors` and
-        the log)."""
+        ActionAfterCompletion DELETE says, else kept, fired, as Scheduler does."""
+        due = self._scan_schedules()
+        scheduler = self.client("scheduler")
+        for key in due:
+            self._fire(scheduler, key)
+        return len(due)
+
+    def _scan_schedules(self) -> list[tuple[str, str, str]]:
+        """Read the schedules Scheduler holds; each version is timed once, when first seen
+        (see `_timer`). A rate() or cron() schedule, or an at() already past, never fires
+        locally: it is reported once (in `errors` and the log). Returns those due now, oldest
+        first."""
         scheduler = self.client("scheduler")
         now = self.clock.now()
         due: list[tuple[datetime, tuple[str, str, str]]] = []
@@ -848,9 +856,7 @@ class LocalHotline:
         # Forget the schedules deleted since (a cancelled timer): they cannot fire again.
         self._schedule_times = {k: v for k, v in self._schedule_times.items() if k in seen}
         self._fired &= seen
-        for _, key in sorted(due):
-            self._fire(scheduler, key)
-        return len(due)
+        return [key for _, key in sorted(due)]
 
     def _timer(self, name: str, schedule: dict[str, Any], seen: datetime) -> _Timer:
         """When a schedule version first seen at `seen` fires, as EventBridge Scheduler

@@ -316,7 +316,8 @@ class LocalHotline:
         return self
 
     def run_in_background(self, tick_seconds: float = 0.5) -> None:
-        """Fire schedules in real time when nobody advances the clock."""
+        """Run what falls due (schedules, Lambda's retries) in real time when nobody advances
+        the clock."""
 
         def tick() -> None:
             while not self._stop.wait(tick_seconds):

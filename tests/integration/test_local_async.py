@@ -151,6 +151,7 @@ def test_an_event_older_than_its_maximum_age_goes_to_on_failure_instead(local, u
 def test_the_template_sets_the_maximum_event_age(tmp_path: Path):
     template_file = tmp_path / "template.yaml"
     shutil.copy2(ROOT / "template.yaml", template_file)
+    shutil.copytree(ROOT / "generated", tmp_path / "generated")  # what the template includes
     text = template_file.read_text(encoding="utf-8")
     heading = text.index("  InviteReceiverFunction:\n")
     at = text.index("        MaximumRetryAttempts: 2\n", heading)

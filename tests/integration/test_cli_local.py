@@ -156,6 +156,7 @@ def test_local_refuses_to_start_with_a_broken_action_in_a_flow(
 ):
     shutil.copy2(ROOT / "template.yaml", tmp_path / "template.yaml")
     shutil.copytree(ROOT / "contact_flow", tmp_path / "contact_flow")
+    shutil.copytree(ROOT / "generated", tmp_path / "generated")
     shutil.copytree(ROOT / "tests/events", tmp_path / "tests/events")
     flow_file = tmp_path / "contact_flow/benefits.json"
     flow = json.loads(flow_file.read_text(encoding="utf-8"))

@@ -14,7 +14,7 @@ import pytest
 
 from hotline_core.adapters.store import DynamoRequestStore
 from hotline_core.lambda_support import client as cached_client
-from hotline_core.requests import Outcome
+from hotline_core.requests import Outcome, Step
 from tests.conftest import load_event, request_item
 
 TAKUMI, MIZUKI = "+819011112222", "+817033334444"
@@ -315,11 +315,14 @@ def test_accept_and_timer_racing_have_exactly_one_winner(local):
     events.register("before-call.dynamodb.UpdateItem", hold_accept)
     try:
         accept = threading.Thread(
-            name="accept", target=lambda: results.update(accept=store.accept(request_id, now))
+            name="accept",
+            target=lambda: results.update(
+                accept=store.step(Step.ACCEPT, now, request_id=request_id)
+            ),
         )
         accept.start()
         assert accept_reached_write.wait(5)
-        results["timer"] = store.time_out(request_id, now)
+        results["timer"] = store.step(Step.TIME_OUT, now, request_id=request_id)
         timer_done.set()
         accept.join(5)
     finally:
@@ -331,8 +334,11 @@ def test_accept_and_timer_racing_have_exactly_one_winner(local):
     assert results["accept"].request.late is True
     # And the other order: an accept first leaves the timer nothing to do.
     answer2, _ = start_call(local)
-    assert store.accept(answer2["contact_id"], now).request.late is False
-    assert store.time_out(answer2["contact_id"], now).outcome is Outcome.ALREADY_SETTLED
+    assert store.step(Step.ACCEPT, now, request_id=answer2["contact_id"]).request.late is False
+    assert (
+        store.step(Step.TIME_OUT, now, request_id=answer2["contact_id"]).outcome
+        is Outcome.ALREADY_SETTLED
+    )
 
 
 def test_an_expired_link_shows_410_on_get_too_and_changes_nothing(local):

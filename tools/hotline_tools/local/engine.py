@@ -775,6 +775,13 @@ class LocalHotline:
         with self._faults_lock:
             return [fault.listed() for fault in self._faults]
 
+    def clear_faults(self) -> list[dict[str, Any]]:
+        """Disarm every fault (the provider recovered); what was still armed."""
+        with self._faults_lock:
+            cleared = [fault.listed() for fault in self._faults]
+            self._faults.clear()
+        return cleared
+
     def _hook_handler_clients(self) -> None:
         """The handlers' clients come from one botocore session (hotline_core.lambda_support);
         a session made since the last check (forget_clients) gets the fault hook, ahead of

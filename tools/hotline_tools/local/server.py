@@ -255,6 +255,7 @@ class _Handler(BaseHTTPRequestHandler):
             ("POST", "/_local/dead-letters/redrive"): lambda: self._redrive(engine, _object(body)),
             ("GET", "/_local/faults"): engine.faults,
             ("POST", "/_local/faults"): lambda: self._fault(engine, _object(body)),
+            ("DELETE", "/_local/faults"): engine.clear_faults,
             ("POST", "/_local/members"): lambda: self._rows(engine, "members", _object(body)),
             ("POST", "/_local/benefits"): lambda: self._rows(engine, "benefits", _object(body)),
         }

@@ -195,11 +195,10 @@ def looks_like_token(token: str) -> bool:
 # schedule to run at 1:00, it will invoke the target API between 1:00:00 and 1:00:59":
 # Scheduler User Guide, "Schedule types"); Lambda retries a failed asynchronous invocation
 # about 1 minute and then 2 minutes later (Lambda Developer Guide, "Asynchronous invocation").
-SCHEDULER_PRECISION = timedelta(minutes=1)
-ASYNC_RETRIES = (timedelta(minutes=1), timedelta(minutes=2))
-# Past this, an open request's timer is lost (a dead letter): the next call for the same pair
-# times it out itself. Covers a timer started by StartTimer's last retry, fired at the end of
-# its minute, and the AnswerTimer function's own two retries, with room to spare.
+# Past this after its timer's minute, an open request's timer is lost (a dead letter; its
+# redrive ends the request) and the request no longer holds its caller back from asking again.
+# Covers a timer started by StartTimer's last retry (3 minutes late), fired at the end of its
+# minute, and the AnswerTimer function's own two retries (3 minutes more), with room to spare.
 OVERDUE_AFTER = timedelta(minutes=15)
 
 

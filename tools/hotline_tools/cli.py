@@ -225,6 +225,10 @@ app.command()(replay)
 app.add_typer(events_app, name="events")
 app.add_typer(directory_app, name="directory")
 
+from hotline_tools import forget  # noqa: E402
+
+directory_app.command("forget")(forget.command)
+
 from hotline_tools.dead_letters import dead_letters_app  # noqa: E402
 
 app.add_typer(dead_letters_app, name="dead-letters")

@@ -691,6 +691,37 @@ class LocalHotline:
         self.dead_letters.append(record)
         self._letters.append((request_id, invocation.function, sent.get("MessageId")))
 
+    # --- forgetting a person -------------------------------------------------------------
+    def forget(self, phone: Any) -> dict[str, Any]:
+        """`hotline directory forget PHONE --local`: what `hotline_tools.forget` removes on AWS,
+        here; what was removed, and what cannot be."""
+        from hotline_tools.forget import Places, forget, valid_phone
+
+        if not isinstance(phone, str) or not valid_phone(phone):
+            raise BadRequest('"phone" must be an E.164 phone number (like +819011112222)')
+
+        def ref(logical_id: str) -> str:
+            return str(self.template.resolve({"Ref": logical_id}, self.stack.refs))
+
+        # The template's queues (its dead-letter queues), not the runtime's own delivery ones.
+        own = {url for fn in self.stack.functions.values() for url in fn.target_queues}
+        own.add(self._event_log_url)
+        queues = tuple(
+            url for url in self.client("sqs").list_queues().get("QueueUrls", []) if url not in own
+        )
+        places = Places(
+            requests_table=ref("RequestsTable"),
+            claims_table=ref("IdempotencyTable"),
+            attempts_table=ref("PinAttemptsTable"),
+            schedule_group=ref("AnswerScheduleGroup"),
+            queues=queues,
+        )
+        with self._lock:
+            done = forget(phone, places, self.client)
+            # The runtime's own record of dead letters goes the same way as the queues'.
+            self.dead_letters[:] = [r for r in self.dead_letters if phone not in json.dumps(r)]
+        return {"forgotten": done.summary(), "cannot": done.notes}
+
     # --- dead letters ------------------------------------------------------------------
     def dead_letter_entries(self) -> list[dict[str, Any]]:
         """Each dead letter, oldest first: Lambda's record with a summary added (`id`,

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from hotline_core import service
 from hotline_core.events import Accepted, Declined, MutualCallMatched
 from hotline_core.lambda_support import Deps, consumer, logger, metrics
+from hotline_core.time_out import cancel_timer
 
 
 @consumer(
     Accepted, Declined, MutualCallMatched, does="cancel the answer timer", needs=("SCHEDULE_GROUP",)
 )
 def handler(event: Accepted | Declined | MutualCallMatched, deps: Deps) -> None:
-    cancelled = service.cancel_timer(event, deps.timer)
+    cancelled = cancel_timer(event, deps.timer)
     logger.info("answer timer", timer_cancelled=cancelled)
     metrics.add_metric(name="TimersCancelled", unit=MetricUnit.Count, value=int(cancelled))

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from hotline_core import service
 from hotline_core.events import CallRequested
 from hotline_core.lambda_support import Deps, consumer, logger, metrics, now
+from hotline_core.telling import invite_receiver
 
 
 @consumer(CallRequested, does="text the receiver the link", needs=("IDEMPOTENCY_TABLE_NAME",))
 def handler(event: CallRequested, deps: Deps) -> None:
     sms = deps.once_only_sms.recording()
-    skipped = service.invite_receiver(event, sms, deps.lookup, now())
+    skipped = invite_receiver(event, sms, deps.lookup, now())
     if skipped is not None:
         # Delivered after the request was answered or its window closed (a retry, a late
         # or re-driven delivery), or inside the receiver's quiet hours: nothing is sent.

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from hotline_core import service
 from hotline_core.events import CallRequested
 from hotline_core.lambda_support import Deps, consumer, logger, metrics, now
+from hotline_core.time_out import start_timer
 
 NEEDS = ("SCHEDULE_GROUP", "TIMER_TARGET_ARN", "SCHEDULER_ROLE_ARN", "IDEMPOTENCY_TABLE_NAME")
 
@@ -16,7 +16,7 @@ NEEDS = ("SCHEDULE_GROUP", "TIMER_TARGET_ARN", "SCHEDULER_ROLE_ARN", "IDEMPOTENC
 @consumer(CallRequested, does="start the answer timer", needs=NEEDS)
 def handler(event: CallRequested, deps: Deps) -> None:
     once = deps.once_only.do(
-        f"timer#{event.request_id}", lambda: service.start_timer(event, deps.timer, now())
+        f"timer#{event.request_id}", lambda: start_timer(event, deps.timer, now())
     )
     # Not started: a duplicate delivery (the claim was there) or the schedule already existed.
     started = once.ran and bool(once.value)

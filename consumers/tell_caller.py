@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from hotline_core import service
 from hotline_core.events import Accepted, Declined, MutualCallMatched, TimedOut
 from hotline_core.lambda_support import Deps, consumer, metrics
+from hotline_core.telling import tell_caller
 
 
 @consumer(
@@ -21,7 +21,7 @@ from hotline_core.lambda_support import Deps, consumer, metrics
 )
 def handler(event: Accepted | Declined | TimedOut | MutualCallMatched, deps: Deps) -> None:
     sms = deps.once_only_sms.recording()
-    service.tell_caller(event, sms, deps.lookup)
+    tell_caller(event, sms, deps.lookup)
     if not sms.sent:
         return  # a duplicate delivery (or an outcome already told): nothing sent, nothing counted
     late = isinstance(event, Accepted) and event.late

@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from hotline_core import service
+from hotline_core import answering
 from hotline_core.lambda_support import Deps, invocation_deadline, logger, metrics, now
 from hotline_core.pages import SECURITY_HEADERS, Page, error_page
 from hotline_core.ports import PublishFailed
@@ -42,7 +42,7 @@ def _answer_field() -> str | None:
 
 @app.get("/a/<token>")
 def show(token: str) -> Response[str]:
-    return _respond(service.show_answer_page(token=token, store=deps().store, now=now()))
+    return _respond(answering.show_answer_page(token=token, store=deps().store, now=now()))
 
 
 @app.post("/a/<token>")
@@ -52,7 +52,7 @@ def answer(token: str) -> Response[str]:
     except (UnicodeDecodeError, ValueError):
         given = None
     try:
-        answered = service.answer(
+        answered = answering.answer(
             token=token, answer=given, store=deps().store, bus=deps().bus, now=now()
         )
     except PublishFailed:

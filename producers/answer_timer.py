@@ -10,7 +10,6 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from hotline_core import service
 from hotline_core.lambda_support import (
     Deps,
     invocation_deadline,
@@ -21,6 +20,7 @@ from hotline_core.lambda_support import (
 )
 from hotline_core.requests import Outcome
 from hotline_core.settings import Settings
+from hotline_core.time_out import time_out
 
 _deps: Deps | None = None
 
@@ -47,7 +47,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
         raise
     logger.append_keys(correlation_id=timer.request_id)
     with invocation_deadline(context):
-        outcome = service.time_out(
+        outcome = time_out(
             request_id=timer.request_id,
             link_hash=timer.link_hash,
             store=deps.store,

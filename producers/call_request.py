@@ -12,8 +12,8 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from hotline_core import service
 from hotline_core.adapters.benefits_store import DynamoAttemptGuard
+from hotline_core.call import CallInput, request_call
 from hotline_core.connect import ConnectContactEvent
 from hotline_core.directory import DirectoryError
 from hotline_core.lambda_support import (
@@ -50,7 +50,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
         logger.error("directory unusable", problem=str(exc))
         raise
     with invocation_deadline(context):
-        answer = service.request_call(
+        answer = request_call(
             directory=directory,
             caller_phone=contact.caller,
             hotline_number=contact.dialled,
@@ -60,7 +60,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
             link_base_url=deps.settings.link_base_url,
             store=deps.store,
             bus=deps.bus,
-            call=service.CallInput.from_parameters(contact.parameters),
+            call=CallInput.from_parameters(contact.parameters),
             guard=_guard(deps.settings.attempts_table_name),
         )
     first = not contact.parameters.get("asked")

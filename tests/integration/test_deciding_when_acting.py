@@ -13,9 +13,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from hotline_core import messages, service
+from hotline_core import messages
 from hotline_core.adapters.idempotency import CLAIM_SETTLED_AFTER, OnceOnly, OnceOnlySms
 from hotline_core.adapters.store import DynamoRequestStore
+from hotline_core.call import CallAnswer, request_call
 from hotline_core.directory import parse_directory
 from hotline_core.events import Accepted, CallRequested, Party, TimedOut
 from hotline_core.ports import Preemption
@@ -32,6 +33,8 @@ from hotline_core.requests import (
     time_out_expected_by,
     timer_fire_at,
 )
+from hotline_core.telling import OutcomeInFlight, invite_receiver, tell_caller
+from hotline_core.time_out import start_timer
 
 REGION = "ap-northeast-1"
 TAKUMI = Party(name="タクミ", phone="+819011112222")
@@ -203,9 +206,9 @@ def test_a_time_out_text_retried_after_a_late_yes_is_never_sent(world):
     retry of the "can't talk" a minute later must send nothing."""
     request, _ = world.request(State.ACCEPTED_LATE)
 
-    service.tell_caller(_late_yes(request), world.sms, world.store)
+    tell_caller(_late_yes(request), world.sms, world.store)
     world.clock.now += timedelta(minutes=1)
-    service.tell_caller(_timed_out(request), world.sms, world.store)
+    tell_caller(_timed_out(request), world.sms, world.store)
 
     assert world.texts.sent == [(TAKUMI.phone, FREE_NOW)]
 
@@ -215,18 +218,18 @@ def test_a_time_out_text_delivered_after_the_late_yes_happened_is_not_sent_eithe
     already says the caller can talk, so "can't talk" is wrong now."""
     request, _ = world.request(State.ACCEPTED_LATE)
 
-    service.tell_caller(_timed_out(request), world.sms, world.store)
-    service.tell_caller(_late_yes(request), world.sms, world.store)
+    tell_caller(_timed_out(request), world.sms, world.store)
+    tell_caller(_late_yes(request), world.sms, world.store)
 
     assert world.texts.sent == [(TAKUMI.phone, FREE_NOW)]
 
 
 def test_in_order_the_caller_hears_cant_talk_then_free_now(world):
     request, link = world.request(State.TIMED_OUT)
-    service.tell_caller(_timed_out(request), world.sms, world.store)
+    tell_caller(_timed_out(request), world.sms, world.store)
     world.store.step(Step.ACCEPT, T0 + WINDOW, link_hash=link.token_hash)
 
-    service.tell_caller(_late_yes(request), world.sms, world.store)
+    tell_caller(_late_yes(request), world.sms, world.store)
 
     assert world.texts.sent == [(TAKUMI.phone, CANT_TALK), (TAKUMI.phone, FREE_NOW)]
 
@@ -239,22 +242,22 @@ def test_free_now_waits_while_cant_talk_is_being_sent_then_follows_it(world):
     in_flight = world.once._owner()
     assert world.once._claim(f"outcome#{request.request_id}", in_flight)
 
-    with pytest.raises(service.OutcomeInFlight):
-        service.tell_caller(_late_yes(request), world.sms, world.store)
+    with pytest.raises(OutcomeInFlight):
+        tell_caller(_late_yes(request), world.sms, world.store)
     assert world.texts.sent == []
 
     world.clock.now += CLAIM_SETTLED_AFTER  # no send outlives its function's timeout
-    service.tell_caller(_late_yes(request), world.sms, world.store)
+    tell_caller(_late_yes(request), world.sms, world.store)
     assert world.texts.sent == [(TAKUMI.phone, FREE_NOW)]
 
 
 def test_a_sent_cant_talk_marks_its_claim_ended_so_free_now_goes_at_once(world):
     request, link = world.request(State.TIMED_OUT)
-    service.tell_caller(_timed_out(request), world.sms, world.store)
+    tell_caller(_timed_out(request), world.sms, world.store)
     world.store.step(Step.ACCEPT, T0 + WINDOW, link_hash=link.token_hash)
 
     assert world.sms.preempt(f"outcome#{request.request_id}") is Preemption.SETTLED
-    service.tell_caller(_late_yes(request), world.sms, world.store)  # no OutcomeInFlight
+    tell_caller(_late_yes(request), world.sms, world.store)  # no OutcomeInFlight
     assert world.texts.sent[-1] == (TAKUMI.phone, FREE_NOW)
 
 
@@ -267,9 +270,7 @@ def test_a_sent_cant_talk_marks_its_claim_ended_so_free_now_goes_at_once(world):
 def test_an_invitation_delivered_after_the_request_settled_is_not_sent(world, state):
     request, link = world.request(state)
 
-    skipped = service.invite_receiver(
-        world.call_requested(request, link), world.sms, world.store, T0
-    )
+    skipped = invite_receiver(world.call_requested(request, link), world.sms, world.store, T0)
 
     assert skipped == "settled" and world.texts.sent == []
 
@@ -278,9 +279,7 @@ def test_an_invitation_delivered_after_the_window_closed_is_not_sent(world):
     request, link = world.request()
     late = request.answer_by  # a retry 1 + 2 minutes later, with a 120 s window
 
-    skipped = service.invite_receiver(
-        world.call_requested(request, link), world.sms, world.store, late
-    )
+    skipped = invite_receiver(world.call_requested(request, link), world.sms, world.store, late)
 
     assert skipped == "window_closed" and world.texts.sent == []
 
@@ -292,7 +291,7 @@ def test_an_invitation_delivered_inside_the_receivers_quiet_hours_is_not_sent(wo
     # The event carries the receiver's hours (the stored request does not need them).
     event = world.call_requested(request, link).model_copy(update={"receiver": sleeping})
 
-    skipped = service.invite_receiver(event, world.sms, world.store, T0)
+    skipped = invite_receiver(event, world.sms, world.store, T0)
 
     assert skipped == "quiet_hours" and world.texts.sent == []
 
@@ -303,7 +302,7 @@ def test_an_invitation_in_time_is_sent_once(world):
     event = world.call_requested(request, link).model_copy(update={"receiver": awake})
 
     for _ in range(2):
-        assert service.invite_receiver(event, world.sms, world.store, T0) is None
+        assert invite_receiver(event, world.sms, world.store, T0) is None
 
     assert [to for to, _ in world.texts.sent] == [MIZUKI.phone]
 
@@ -329,7 +328,7 @@ def test_a_timer_started_late_fires_at_the_next_whole_minute_never_in_the_past(w
     now = request.answer_by + timedelta(seconds=late_by)
     timer = Timer()
 
-    service.start_timer(world.call_requested(request, link), timer, now)
+    start_timer(world.call_requested(request, link), timer, now)
 
     ((_, fire_at),) = timer.started
     assert fire_at > now and fire_at.second == 0 and fire_at - now <= timedelta(minutes=1)
@@ -346,8 +345,8 @@ DIRECTORY = parse_directory(
 )
 
 
-def _call(world: World, now: datetime, request_id: str) -> service.CallAnswer:
-    return service.request_call(
+def _call(world: World, now: datetime, request_id: str) -> CallAnswer:
+    return request_call(
         directory=DIRECTORY,
         caller_phone=TAKUMI.phone,
         hotline_number="+815012340001",

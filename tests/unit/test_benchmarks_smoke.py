@@ -94,12 +94,12 @@ def test_direct_imports_are_the_depth_one_lines_before_the_handler():
         (7, 20, 0, "site"),
         (30, 30, 2, "botocore.config"),
         (10, 40, 1, "hotline_core.lambda_support"),
-        (4, 4, 1, "hotline_core.service"),
+        (4, 4, 1, "hotline_core.telling"),
         (1, 45, 0, "tell_caller"),
     ]
     assert cold_start.direct_imports(rows, "tell_caller") == [
         (40, "hotline_core.lambda_support"),
-        (4, "hotline_core.service"),
+        (4, "hotline_core.telling"),
     ]
     assert cold_start.direct_imports(rows, "answer_link") == []
 

@@ -73,10 +73,11 @@ def test_an_accepted_conversation_stays_within_its_api_call_budget():
     assert calls["counts"]["accepted"] <= api_calls.TARGET_ACCEPTED
     assert calls["counts"]["timed out"] <= api_calls.TARGET_TIMED_OUT
     assert calls["target_met"]
-    # The directory is read from S3 once per cold start, never per call.
-    assert [c[:2] for c in calls["cold_only"]] == [("CallRequestFunction", "S3 GetObject")]
-    warm = [step["call"] for conv in calls["warm"].values() for step in conv["calls"]]
-    assert warm and not any(call.startswith("S3") for call in warm), warm
+    # The directory: a full read on the cold start, then at most one conditional read per
+    # conversation (the benchmark's conversations are minutes apart, as a family's are).
+    for conversation in calls["warm"].values():
+        s3 = [step["call"] for step in conversation["calls"] if step["call"].startswith("S3")]
+        assert s3 in ([], ["S3 GetObject"]), s3
 
 
 def test_cold_start_probes_let_python_write_pyc_files(monkeypatch):

@@ -17,7 +17,14 @@ from rich.table import Table
 from hotline_core.directory import Directory, DirectoryError, parse_directory
 from hotline_core.phone import mask_phone
 from hotline_core.pins import hash_pin, is_pin_shaped
-from hotline_tools.operate import OperateError, aws, stack_outputs
+from hotline_tools.operate import (
+    LocalOption,
+    OperateError,
+    StackOption,
+    aws,
+    local_request,
+    stack_outputs,
+)
 
 DIRECTORY_KEY = "phonenumber.json"
 
@@ -74,10 +81,20 @@ def check(file: FileArg) -> None:
 @directory_app.command("push")
 def push(
     file: FileArg,
-    stack: Annotated[str, typer.Option("--stack", help="the deployed stack")] = "hotline",
+    stack: StackOption = "hotline",
+    local: LocalOption = None,
 ) -> None:
-    """Validate, then upload to the stack's directory bucket as phonenumber.json."""
+    """Validate, then upload to the stack's directory bucket as phonenumber.json (or to a
+    running local hotline's, with --local)."""
     raw, directory = load(file)
+    if local:
+        local_request(local, "PUT", "/_local/directory", json.loads(raw))
+        print_people(directory)
+        console.print(
+            f"[green]uploaded[/green] to {escape(local)}: warm functions take it up within a "
+            "minute of the local clock"
+        )
+        return
     try:
         bucket = stack_outputs(stack, "DirectoryBucketName")["DirectoryBucketName"]
         aws("s3").put_object(
@@ -91,9 +108,9 @@ def push(
         raise typer.Exit(1) from exc
     print_people(directory)
     console.print(
-        f"[green]uploaded[/green] s3://{escape(bucket)}/{DIRECTORY_KEY}. Each Lambda container "
-        "reads it once: new containers use it at once, warm ones keep the old copy until "
-        "Lambda recycles them (redeploy, or update the function's configuration, to force it)"
+        f"[green]uploaded[/green] s3://{escape(bucket)}/{DIRECTORY_KEY}. New Lambda containers "
+        "use it at once, warm ones within a minute (they keep a copy for a minute, then ask "
+        "S3 whether it changed)"
     )
 
 

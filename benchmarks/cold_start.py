@@ -48,7 +48,7 @@ AVOIDABLE: tuple[dict[str, Any], ...] = (
         "what": "boto3 on top of botocore (its resource layer, s3transfer)",
         "code": "import boto3",
         "needed_by": (),
-        "done": "clients are made with botocore (`lambda_support.client`): a boto3 client is "
+        "done": "clients are made with botocore (`runtime.clients.client`): a boto3 client is "
         "the same botocore client",
         "todo": "make the clients with botocore (`botocore.session`): a boto3 client is the "
         "same botocore client",
@@ -93,7 +93,7 @@ AVOIDABLE: tuple[dict[str, Any], ...] = (
         "needed_by": ("call_request",),
         "done": "type-only imports elsewhere",
         "todo": "type-only or function-level imports in the modules every handler imports "
-        "(`messages`, `pages`, `ports`, `events`, `service`, `lambda_support`)",
+        "(`messages`, `pages`, `ports`, `events`, `telling`, `time_out`, `runtime`)",
     },
 )
 WATCH = ",".join(a["module"] for a in AVOIDABLE)

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from hotline_core.clock import now
 from hotline_core.events import CallRequested
-from hotline_core.lambda_support import Deps, consumer, logger, metrics, now
+from hotline_core.runtime.consumer import consumer
+from hotline_core.runtime.deps import Deps
+from hotline_core.runtime.observability import logger, metrics
 from hotline_core.telling import invite_receiver
 
 

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from hotline_core.clock import now
 from hotline_core.events import CallRequested
-from hotline_core.lambda_support import Deps, consumer, logger, metrics, now
+from hotline_core.runtime.consumer import consumer
+from hotline_core.runtime.deps import Deps
+from hotline_core.runtime.observability import logger, metrics
 from hotline_core.time_out import start_timer
 
 NEEDS = ("SCHEDULE_GROUP", "TIMER_TARGET_ARN", "SCHEDULER_ROLE_ARN", "IDEMPOTENCY_TABLE_NAME")

@@ -7,7 +7,9 @@ from __future__ import annotations
 from aws_lambda_powertools.metrics import MetricUnit
 
 from hotline_core.events import Accepted, Declined, MutualCallMatched, TimedOut
-from hotline_core.lambda_support import Deps, consumer, metrics
+from hotline_core.runtime.consumer import consumer
+from hotline_core.runtime.deps import Deps
+from hotline_core.runtime.observability import metrics
 from hotline_core.telling import tell_caller
 
 

@@ -6,7 +6,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from hotline_core import benefits
 from hotline_core.events import BenefitRequested
-from hotline_core.lambda_support import Deps, consumer, metrics
+from hotline_core.runtime.consumer import consumer
+from hotline_core.runtime.deps import Deps
+from hotline_core.runtime.observability import metrics
 
 
 @consumer(

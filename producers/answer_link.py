@@ -11,9 +11,12 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from hotline_core import answering
-from hotline_core.lambda_support import Deps, invocation_deadline, logger, metrics, now
+from hotline_core.clock import now
 from hotline_core.pages import SECURITY_HEADERS, Page, error_page
 from hotline_core.ports import PublishFailed
+from hotline_core.runtime.budgets import invocation_deadline
+from hotline_core.runtime.deps import Deps
+from hotline_core.runtime.observability import logger, metrics
 from hotline_core.settings import Settings
 
 app = APIGatewayHttpResolver()

@@ -10,15 +10,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from hotline_core.lambda_support import (
-    Deps,
-    invocation_deadline,
-    logger,
-    metrics,
-    now,
-    validation_problems,
-)
+from hotline_core.clock import now
 from hotline_core.requests import Outcome
+from hotline_core.runtime.budgets import invocation_deadline
+from hotline_core.runtime.deps import Deps
+from hotline_core.runtime.observability import logger, metrics, validation_problems
 from hotline_core.settings import Settings
 from hotline_core.time_out import time_out
 

@@ -18,9 +18,13 @@ from hotline_core.adapters.benefits_store import (
     DynamoMembers,
 )
 from hotline_core.benefits import PinOutcome
+from hotline_core.clock import now
 from hotline_core.connect import ConnectContactEvent
-from hotline_core.lambda_support import Deps, client, invocation_deadline, logger, metrics, now
 from hotline_core.phone import mask_phone
+from hotline_core.runtime.budgets import invocation_deadline
+from hotline_core.runtime.clients import client
+from hotline_core.runtime.deps import Deps
+from hotline_core.runtime.observability import logger, metrics
 from hotline_core.settings import Settings
 
 NEEDS = ("MEMBERS_TABLE_NAME", "BENEFITS_TABLE_NAME", "ATTEMPTS_TABLE_NAME")

@@ -14,17 +14,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from hotline_core.adapters.benefits_store import DynamoAttemptGuard
 from hotline_core.call import CallInput, request_call
+from hotline_core.clock import now
 from hotline_core.connect import ConnectContactEvent
 from hotline_core.directory import DirectoryError
-from hotline_core.lambda_support import (
-    Deps,
-    client,
-    invocation_deadline,
-    logger,
-    metrics,
-    now,
-)
 from hotline_core.phone import mask_phone
+from hotline_core.runtime.budgets import invocation_deadline
+from hotline_core.runtime.clients import client
+from hotline_core.runtime.deps import Deps
+from hotline_core.runtime.observability import logger, metrics
 from hotline_core.settings import Settings
 
 NEEDS = ("DIRECTORY_BUCKET", "LINK_BASE_URL")

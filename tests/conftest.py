@@ -80,7 +80,7 @@ def log_lines():
     """Every JSON line the handlers' Powertools logger writes during the test."""
     import io
 
-    from hotline_core.lambda_support import logger
+    from hotline_core.runtime.observability import logger
 
     buffer = io.StringIO()
     handler = logger.registered_handler

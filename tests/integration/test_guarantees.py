@@ -11,8 +11,9 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 from pydantic import ValidationError
 
-from hotline_core import lambda_support
-from hotline_core.lambda_support import client as cached_client
+from hotline_core.runtime import budgets, clients
+from hotline_core.runtime.clients import client as cached_client
+from hotline_core.runtime.deps import Deps
 from tests.conftest import ROOT, request_item
 
 TAKUMI, MIZUKI = "+819011112222", "+817033334444"
@@ -328,17 +329,20 @@ COLD_START_SECONDS = 1.0  # the first invocation builds its settings and clients
 def consumer_effects():
     """What each consumer does at worst, in order: (claimed?, the effect's retry policy,
     the seconds its other calls may take: reads of the request, marking a claim ended)."""
-    ls = lambda_support
-    read = ls.LOOKUP_CLIENT.worst_case
+    read = clients.LOOKUP_CLIENT.worst_case
     return {
         # One read of the request, once the invitation is claimed.
-        "InviteReceiverFunction": (True, ls.SMS_RETRIES, read),
+        "InviteReceiverFunction": (True, budgets.SMS_RETRIES, read),
         # One text per outcome; MutualCallMatched sends two, bounded by the deadline guard.
         # A time-out reads the request (pointer, item) and marks its claim ended.
-        "TellCallerFunction": (True, ls.SMS_RETRIES, 2 * read + ls.CLAIM_RETRIES.worst_case),
-        "TextMemberFunction": (True, ls.SMS_RETRIES, 0.0),
-        "StartTimerFunction": (True, ls.SCHEDULER_RETRIES, 0.0),
-        "CancelTimerFunction": (False, ls.SCHEDULER_RETRIES, 0.0),
+        "TellCallerFunction": (
+            True,
+            budgets.SMS_RETRIES,
+            2 * read + budgets.CLAIM_RETRIES.worst_case,
+        ),
+        "TextMemberFunction": (True, budgets.SMS_RETRIES, 0.0),
+        "StartTimerFunction": (True, budgets.SCHEDULER_RETRIES, 0.0),
+        "CancelTimerFunction": (False, budgets.SCHEDULER_RETRIES, 0.0),
     }
 
 
@@ -346,29 +350,29 @@ def test_every_consumer_ends_its_effect_and_releases_its_claim_well_before_its_t
     from hotline_core.adapters.idempotency import CLAIM_SETTLED_AFTER
     from hotline_tools.local.template import Template
 
-    ls = lambda_support
     functions = {f.logical_id: f for f in Template(ROOT / "template.yaml").functions()}
     consumers = {name for name, f in functions.items() if f.code_uri.rstrip("/") == "consumers"}
     effects = consumer_effects()
     assert consumers == set(effects)  # a new consumer needs its line here
-    claim = release = ls.CLAIM_RETRIES.worst_case
+    claim = release = budgets.CLAIM_RETRIES.worst_case
     for name, (claimed, policy, other) in effects.items():
-        worst = policy.worst_case + other + ls.FINISH_SECONDS + (claim + release if claimed else 0)
+        worst = (
+            policy.worst_case + other + budgets.FINISH_SECONDS + (claim + release if claimed else 0)
+        )
         assert COLD_START_SECONDS + worst <= functions[name].timeout, (name, worst)
         # A claim older than this belongs to an effect that has ended (`preempt`).
         assert functions[name].timeout < CLAIM_SETTLED_AFTER.total_seconds(), name
     # An attempt inside a claimed effect starts only with this much time left after it (the
     # consumer wrapper passes the invocation's deadline): enough to release, then finish.
-    assert ls.RELEASE_RESERVE >= release + ls.FINISH_SECONDS > release
+    assert budgets.RELEASE_RESERVE >= release + budgets.FINISH_SECONDS > release
     # Each policy knows how long one of its attempts can take: its client's timeouts.
-    assert ls.SMS_RETRIES.attempt_seconds >= ls.SMS_CLIENT.attempt_seconds
-    assert ls.SCHEDULER_RETRIES.attempt_seconds >= ls.SCHEDULER_CLIENT.attempt_seconds
-    assert ls.CLAIM_RETRIES.attempt_seconds >= ls.CLAIMS_CLIENT.attempt_seconds
+    assert budgets.SMS_RETRIES.attempt_seconds >= clients.SMS_CLIENT.attempt_seconds
+    assert budgets.SCHEDULER_RETRIES.attempt_seconds >= clients.SCHEDULER_CLIENT.attempt_seconds
+    assert budgets.CLAIM_RETRIES.attempt_seconds >= clients.CLAIMS_CLIENT.attempt_seconds
 
 
 def test_side_effect_clients_have_short_timeouts_and_leave_retries_to_the_budget(local):
-    ls = lambda_support
-    for (service, purpose), limits in ls.CLIENT_LIMITS.items():
+    for (service, purpose), limits in clients.CLIENT_LIMITS.items():
         config = cached_client(service, purpose).meta.config
         assert (config.connect_timeout, config.read_timeout) == (limits.connect, limits.read)
         assert config.retries == {"mode": "standard", "total_max_attempts": limits.attempts}
@@ -379,15 +383,15 @@ def test_side_effect_clients_have_short_timeouts_and_leave_retries_to_the_budget
         ("dynamodb", "claims"),
         ("dynamodb", "lookup"),
     }
-    assert set(ls.CLIENT_LIMITS) >= side_effects
-    assert all(ls.CLIENT_LIMITS[key].attempts == 1 for key in side_effects)
+    assert set(clients.CLIENT_LIMITS) >= side_effects
+    assert all(clients.CLIENT_LIMITS[key].attempts == 1 for key in side_effects)
     # No client without limits: an unknown one is refused, not made with the environment's.
     with pytest.raises(LookupError):
         cached_client("lambda")
     # The consumers' adapters are built on those clients.
     from hotline_core.settings import Settings
 
-    deps = lambda_support.Deps(Settings(TABLE_NAME="t", EVENT_BUS_NAME="b"))
+    deps = Deps(Settings(TABLE_NAME="t", EVENT_BUS_NAME="b"))
     assert deps.once_only._db is cached_client("dynamodb", "claims")
     assert deps.timer._scheduler is cached_client("scheduler")
 
@@ -430,9 +434,8 @@ def test_an_sms_that_could_outlast_the_invocation_is_not_started_and_the_retry_s
     attempt and the release after it: it releases its claim and raises."""
     from hotline_tools.local.host import FakeContext
 
-    ls = lambda_support
-    left = ls.CLAIM_RETRIES.attempt_seconds + ls.RELEASE_RESERVE + 0.1
-    assert left < ls.SMS_RETRIES.attempt_seconds + ls.RELEASE_RESERVE
+    left = budgets.CLAIM_RETRIES.attempt_seconds + budgets.RELEASE_RESERVE + 0.1
+    assert left < budgets.SMS_RETRIES.attempt_seconds + budgets.RELEASE_RESERVE
     real, short = FakeContext.get_remaining_time_in_millis, []
 
     def remaining(self):

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from hotline_core.lambda_support import client as cached_client
 from hotline_core.requests import LINK_LIFETIME
+from hotline_core.runtime.clients import client as cached_client
 from tests.conftest import request_item
 
 TAKUMI, MIZUKI = "+819011112222", "+817033334444"

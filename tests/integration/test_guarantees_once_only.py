@@ -14,7 +14,7 @@ import pytest
 from moto.sns.exceptions import SNSException
 from moto.sns.models import SNSBackend, sns_backends
 
-from hotline_core.lambda_support import client as cached_client
+from hotline_core.runtime.clients import client as cached_client
 from hotline_tools.local.engine import LocalHotline
 from hotline_tools.local.host import FakeContext
 from tests.conftest import ROOT

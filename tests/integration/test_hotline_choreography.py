@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from hotline_core.adapters.store import DynamoRequestStore
-from hotline_core.lambda_support import client as cached_client
 from hotline_core.requests import Outcome, Step
+from hotline_core.runtime.clients import client as cached_client
 from tests.conftest import load_event, request_item
 
 TAKUMI, MIZUKI = "+819011112222", "+817033334444"

@@ -14,7 +14,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from hotline_core import lambda_support
+from hotline_core.runtime import clients
 from hotline_tools.local.engine import BadRequest, LocalHotline
 from hotline_tools.local.server import LocalServer
 from tests.conftest import ROOT, StoppedClock
@@ -41,7 +41,7 @@ def as_a_handler(local: LocalHotline, monkeypatch: pytest.MonkeyPatch) -> None:
 def handler_client(service: str, attempts: int) -> Any:
     """A client from the handlers' botocore session, with botocore's own retries."""
     config = Config(retries={"mode": "standard", "total_max_attempts": attempts})
-    return lambda_support._session().create_client(service, config=config)
+    return clients._session().create_client(service, config=config)
 
 
 def code(error: ClientError) -> str:

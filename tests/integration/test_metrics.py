@@ -11,7 +11,7 @@ from collections import defaultdict
 import pytest
 from botocore.exceptions import ClientError
 
-from hotline_core.lambda_support import client as cached_client
+from hotline_core.runtime.clients import client as cached_client
 
 TAKUMI, MIZUKI = "+819011112222", "+817033334444"
 STRANGER = "+819055556666"

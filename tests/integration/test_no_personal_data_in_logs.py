@@ -20,10 +20,11 @@ import pytest
 from moto.sns.exceptions import SNSException
 from moto.sns.models import SNSBackend
 
+from hotline_core.pins import hash_pin
+
 # Imported before any test captures stdout: the Powertools handler keeps the stream it was
 # created with, and a per-test capture stream is closed once that test ends.
-from hotline_core import lambda_support  # noqa: F401
-from hotline_core.pins import hash_pin
+from hotline_core.runtime import observability  # noqa: F401
 
 TAKUMI, MIZUKI = "+819011112222", "+817033334444"
 STRANGER = "+819055556666"

@@ -11,7 +11,7 @@ import json
 import pytest
 from botocore.exceptions import ReadTimeoutError
 
-from hotline_core.lambda_support import client as cached_client
+from hotline_core.runtime.clients import client as cached_client
 from tests.conftest import request_item
 
 TAKUMI, MIZUKI = "+819011112222", "+817033334444"

@@ -94,12 +94,12 @@ def test_direct_imports_are_the_depth_one_lines_before_the_handler():
         (5, 5, 1, "encodings"),
         (7, 20, 0, "site"),
         (30, 30, 2, "botocore.config"),
-        (10, 40, 1, "hotline_core.lambda_support"),
+        (10, 40, 1, "hotline_core.runtime.consumer"),
         (4, 4, 1, "hotline_core.telling"),
         (1, 45, 0, "tell_caller"),
     ]
     assert cold_start.direct_imports(rows, "tell_caller") == [
-        (40, "hotline_core.lambda_support"),
+        (40, "hotline_core.runtime.consumer"),
         (4, "hotline_core.telling"),
     ]
     assert cold_start.direct_imports(rows, "answer_link") == []
@@ -149,7 +149,7 @@ def _cold_result(boto3_imported_by: list[str]) -> dict:
         "total_us": 200_000,
         "by_package": [("botocore", 50_000)],
         "heaviest_self": [(9_000, 9_000, 1, "pydantic_core.core_schema")],
-        "direct": [(40_000, "hotline_core.lambda_support")],
+        "direct": [(40_000, "hotline_core.runtime.consumer")],
     }
 
 

@@ -339,7 +339,7 @@ def handler(world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("BENEFITS_TABLE_NAME", "benefits")
     monkeypatch.setenv("ATTEMPTS_TABLE_NAME", "attempts")
     import benefit_request
-    from hotline_core.lambda_support import Deps
+    from hotline_core.runtime.deps import Deps
     from hotline_core.settings import Settings
 
     deps = Deps(Settings.from_env())

@@ -8,8 +8,9 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from hotline_core import lambda_support
-from hotline_core.lambda_support import Deps
+from hotline_core.runtime import deps as deps_module
+from hotline_core.runtime.deps import Deps
+from hotline_core.runtime.observability import metrics
 from hotline_core.settings import Settings, SettingsError
 
 BASE = {"TABLE_NAME": "requests", "EVENT_BUS_NAME": "bus"}
@@ -27,11 +28,11 @@ def stubs(monkeypatch):
     stubbers = {service: Stubber(c) for service, c in clients.items()}
     for stubber in stubbers.values():
         stubber.activate()
-    monkeypatch.setattr(lambda_support, "client", lambda service, *_, **__: clients[service])
+    monkeypatch.setattr(deps_module, "client", lambda service, *_, **__: clients[service])
     yield stubbers
     for stubber in stubbers.values():
         stubber.deactivate()
-    lambda_support.metrics.clear_metrics()  # SmsSent, counted outside any handler
+    metrics.clear_metrics()  # SmsSent, counted outside any handler
 
 
 def test_end_user_messaging_is_chosen_and_sends_from_the_origination_identity(stubs):

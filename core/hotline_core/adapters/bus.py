@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["EVENTS_CLIENT", "PUBLISH_RETRIES", "EventBridgePublisher", "PublishFailed"]
 
 # A caller (Connect, the answer page) is waiting: each attempt is bounded by the events
-# client's timeouts (lambda_support builds the client with these), with few, short pauses.
+# client's timeouts (runtime.clients builds the client with these), with few, short pauses.
 EVENTS_CLIENT = Limits(connect=0.5, read=1.0)
 PUBLISH_RETRIES = RetryPolicy(
     attempts=3,

@@ -2,7 +2,7 @@
 (done, or raised so its claim is released) well before the function's timeout.
 
 Each attempt's worst case is known: botocore makes one attempt per call (its own retries are
-off, see `lambda_support.Limits`), bounded by the client's connect + read timeouts. Pauses are
+off, see `runtime.clients`), bounded by the client's connect + read timeouts. Pauses are
 jittered exponential backoff. No attempt starts that could end after the policy's time budget,
 or that could leave less than `reserve` seconds of the Lambda invocation (the time the caller
 needs afterwards, e.g. to release a claim). What still fails is raised: Lambda retries the

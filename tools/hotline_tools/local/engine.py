@@ -43,8 +43,8 @@ from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 
 from hotline_core import clock as core_clock
-from hotline_core import lambda_support
-from hotline_core.lambda_support import forget_clients
+from hotline_core.runtime import clients
+from hotline_core.runtime.clients import forget_clients
 from hotline_tools.local.flow import Contact, FlowResult, load_flow, run_flow
 from hotline_tools.local.host import FunctionHost, eventbridge_event, http_api_event
 from hotline_tools.local.provision import WHOLE_EVENT, Stack, provision
@@ -833,10 +833,10 @@ class LocalHotline:
         return cleared
 
     def _hook_handler_clients(self) -> None:
-        """The handlers' clients come from one botocore session (hotline_core.lambda_support);
+        """The handlers' clients come from one botocore session (hotline_core.runtime.clients);
         a session made since the last check (forget_clients) gets the fault hook, ahead of
         moto's, before any client is made from it."""
-        session = lambda_support._session()
+        session = clients._session()
         if session is self._hooked_session:
             return
         session.get_component("event_emitter").register_first(

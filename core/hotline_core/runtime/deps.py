@@ -1,0 +1,108 @@
+"""The adapters a Lambda function uses, each built on first use from the function's settings
+and the shared clients, and kept for the container's life."""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING
+
+from hotline_core import clock
+from hotline_core.adapters.bus import EventBridgePublisher
+from hotline_core.adapters.idempotency import OnceOnly, OnceOnlySms
+from hotline_core.adapters.retry import Retrier, RetryingSms, transient_or_unanswered
+from hotline_core.adapters.sms import EndUserMessagingSms, MeteredSms, SnsSms
+from hotline_core.adapters.store import DynamoRequestStore
+from hotline_core.runtime.budgets import (
+    CLAIM_RETRIES,
+    FINISH_SECONDS,
+    PUBLISH_RESERVE,
+    RELEASE_RESERVE,
+    SCHEDULER_RETRIES,
+    SMS_RETRIES,
+)
+from hotline_core.runtime.clients import client
+from hotline_core.runtime.observability import count
+from hotline_core.settings import Settings
+
+if TYPE_CHECKING:
+    from hotline_core.adapters.directory_source import S3Directory
+    from hotline_core.adapters.timer import SchedulerAnswerTimer
+    from hotline_core.ports import SmsSender
+
+
+class Deps:
+    """Adapters for one function, each built on first use and kept for the container's life."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @functools.cached_property
+    def store(self) -> DynamoRequestStore:
+        return DynamoRequestStore(client("dynamodb"), self.settings.table_name)
+
+    @functools.cached_property
+    def lookup(self) -> DynamoRequestStore:
+        """The store for a consumer's reads inside its claimed effect: one short attempt."""
+        return DynamoRequestStore(client("dynamodb", "lookup"), self.settings.table_name)
+
+    @functools.cached_property
+    def bus(self) -> EventBridgePublisher:
+        return EventBridgePublisher(
+            client("events"), self.settings.event_bus_name, clock=clock.now, reserve=PUBLISH_RESERVE
+        )
+
+    @functools.cached_property
+    def directory(self) -> S3Directory:
+        from hotline_core.adapters.directory_source import S3Directory  # only call_request
+
+        return S3Directory(
+            client("s3"), self.settings.directory_bucket, self.settings.directory_key
+        )
+
+    @functools.cached_property
+    def timer(self) -> SchedulerAnswerTimer:
+        from hotline_core.adapters.timer import SchedulerAnswerTimer
+
+        s = self.settings
+        return SchedulerAnswerTimer(
+            client("scheduler"),
+            group=s.schedule_group,
+            target_arn=s.timer_target_arn,
+            role_arn=s.scheduler_role_arn,
+            dead_letter_arn=s.timer_dead_letter_arn or None,
+            retry=Retrier(
+                SCHEDULER_RETRIES, retry_if=transient_or_unanswered, reserve=RELEASE_RESERVE
+            ),
+        )
+
+    @functools.cached_property
+    def sms(self) -> SmsSender:
+        provider: SmsSender
+        if self.settings.sms_provider == "end-user-messaging":
+            provider = EndUserMessagingSms(
+                client("pinpoint-sms-voice-v2"),
+                origination_identity=self.settings.sms_origination_identity or None,
+            )
+        else:
+            provider = SnsSms(client("sns"))
+        # Counted after the retries: one SmsSent or one SmsFailed per message.
+        return MeteredSms(RetryingSms(provider, SMS_RETRIES, reserve=RELEASE_RESERVE), count=count)
+
+    @functools.cached_property
+    def once_only(self) -> OnceOnly:
+        return OnceOnly(
+            client("dynamodb", "claims"),
+            self.settings.idempotency_table_name,
+            clock=clock.now,
+            # A claim attempt leaves time to release it; a release leaves time to finish.
+            claim_retry=Retrier(
+                CLAIM_RETRIES, retry_if=transient_or_unanswered, reserve=RELEASE_RESERVE
+            ),
+            release_retry=Retrier(
+                CLAIM_RETRIES, retry_if=transient_or_unanswered, reserve=FINISH_SECONDS
+            ),
+        )
+
+    @functools.cached_property
+    def once_only_sms(self) -> OnceOnlySms:
+        return OnceOnlySms(self.sms, self.once_only)

@@ -1,22 +1,31 @@
 """The local runtime over HTTP: the phone simulator at `/`, the template's HTTP API routes (the
 real `answer_link` handler) and the control API of DESIGN.md's "Local runtime contract".
 
-The socket is bound first, so `/_local/health` answers 503 while the engine provisions the
-template in moto and 200 once it is ready. stdlib only: one thread per request, the engine
-serialises what must be serialised."""
+werkzeug serves it: a threaded WSGI server (one thread per request; the engine serialises
+what must be serialised) and a `Map` of the simulator and control routes. The template's own
+routes are matched by the engine, as API Gateway matches them, from `template.yaml`. The socket
+is bound first, so `/_local/health` answers 503 while the engine provisions the template in
+moto and 200 once it is ready."""
 
 from __future__ import annotations
 
 import json
 import re
+import socket
 import sys
 import threading
 import traceback
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
+
+from werkzeug.exceptions import MethodNotAllowed, RequestEntityTooLarge
+from werkzeug.exceptions import NotFound as NoRoute
+from werkzeug.routing import Map, Rule
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
 
 from hotline_core.directory import Directory, parse_directory
 from hotline_tools.local.engine import (
@@ -31,7 +40,35 @@ from hotline_tools.local.template import ROOT
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_BODY = 64 * 1024
 DIGITS = re.compile(r"^[0-9*#]*$")
+CONTENT_LENGTH = re.compile(r"[0-9]+", re.ASCII)  # what werkzeug reads a body by
 JSON_TYPE = "application/json; charset=utf-8"
+REQUEST_QUEUE = 256  # a burst of simulated phones must not be refused at the door
+METHODS = frozenset({"GET", "POST", "PUT", "DELETE"})
+SIMULATOR = frozenset({"/", "/index.html"})
+
+# The simulator and the control API; any other path is the template's (the engine's) to match.
+ROUTES = Map(
+    [
+        Rule("/", endpoint="simulator", methods=["GET"]),
+        Rule("/index.html", endpoint="simulator", methods=["GET"]),
+        Rule("/_local/health", endpoint="health", methods=["GET"]),
+        Rule("/_local/calls", endpoint="calls", methods=["POST"]),
+        Rule("/_local/sms", endpoint="sms", methods=["GET"]),
+        Rule("/_local/events", endpoint="events", methods=["GET"]),
+        Rule("/_local/clock/advance", endpoint="advance", methods=["POST"]),
+        Rule("/_local/replay", endpoint="replay", methods=["POST"]),
+        Rule("/_local/directory", endpoint="directory", methods=["GET"]),
+        Rule("/_local/dead-letters", endpoint="dead_letters", methods=["GET"]),
+        Rule("/_local/dead-letters/redrive", endpoint="redrive", methods=["POST"]),
+        Rule("/_local/faults", endpoint="faults", methods=["GET"]),
+        Rule("/_local/faults", endpoint="arm_fault", methods=["POST"]),
+        Rule("/_local/faults", endpoint="clear_faults", methods=["DELETE"]),
+        Rule("/_local/members", endpoint="members", methods=["POST"]),
+        Rule("/_local/benefits", endpoint="benefits", methods=["POST"]),
+    ],
+    # A path is matched as sent: "/_local//sms" is no route, not a redirect to one.
+    merge_slashes=False,
+)
 
 
 class LocalServer:
@@ -49,9 +86,8 @@ class LocalServer:
         benefits: bytes | None = None,
         root: Path = ROOT,
     ) -> None:
-        self.httpd = _Server((host, port), _Handler)
-        self.httpd.app = self
-        self.port: int = self.httpd.server_address[1]
+        self.httpd = _serve(host, port, self._wsgi)
+        self.port: int = self.httpd.port
         self.url = f"http://{host}:{self.port}"
         try:
             self.directory_bytes = directory or (root / DEFAULT_DIRECTORY).read_bytes()
@@ -72,6 +108,26 @@ class LocalServer:
         self.failure: str | None = None
         self._serving: threading.Thread | None = None
         self._engine_started = False
+        self._actions: dict[str, Callable[[Request, bytes], Any]] = {
+            "calls": lambda _, body: _call(self.engine, _object(body)),
+            "sms": lambda request, _: self.engine.sms(_first(request.args.getlist("to"))),
+            "events": lambda *_: self.engine.events(),
+            # The clock checks the seconds.
+            "advance": lambda _, body: self.engine.advance(_object(body).get("seconds")),
+            "replay": lambda _, body: _replay(self.engine, _object(body)),
+            "directory": lambda *_: {
+                "people": self.people(),
+                "lines": self.engine.lines,
+                "circles": self.circles(),
+            },
+            "dead_letters": lambda *_: self.engine.dead_letter_entries(),
+            "redrive": lambda _, body: _redrive(self.engine, _object(body)),
+            "faults": lambda *_: self.engine.faults(),
+            "arm_fault": lambda _, body: _fault(self.engine, _object(body)),
+            "clear_faults": lambda *_: self.engine.clear_faults(),
+            "members": lambda _, body: _rows(self.engine, "members", _object(body)),
+            "benefits": lambda _, body: _rows(self.engine, "benefits", _object(body)),
+        }
 
     def serve_in_background(self) -> None:
         self._serving = threading.Thread(
@@ -116,12 +172,125 @@ class LocalServer:
             for c in self.directory.circles
         ]
 
+    # --- HTTP ----------------------------------------------------------------------------
+    def _wsgi(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        return self._dispatch(_Request(environ))(environ, start_response)
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 256  # a burst of simulated phones must not be refused at the door
-    app: LocalServer
+    def _dispatch(self, request: Request) -> Response:
+        method = request.method
+        target = request.environ["hotline.target"]
+        path = urlsplit(target).path
+        if method not in METHODS:
+            return _json(501, {"error": f"{method} is not supported"})
+        try:
+            body = _body(request)
+            if path == "/_local/health" or path in SIMULATOR or path.startswith("/_local/"):
+                return self._local(request, method, path, body)
+            if not self.ready.is_set():
+                return _json(503, {"error": "the local hotline is still starting"})
+            return self._route(method, target, request, body)
+        except _BadBody as exc:
+            return _json(exc.status, {"error": str(exc)})
+        except BadRequest as exc:
+            return _json(400, {"error": str(exc)})
+        except NotFound as exc:
+            return _json(404, {"error": str(exc.args[0] if exc.args else exc)})
+        except Exception as exc:  # noqa: BLE001 - report it to the client and the console
+            traceback.print_exc(file=sys.stderr)
+            return _json(500, {"error": f"{type(exc).__name__}: {exc}"})
+
+    def _local(self, request: Request, method: str, path: str, body: bytes) -> Response:
+        """The simulator, health (both answer while provisioning) and the control API."""
+        try:
+            endpoint, _ = ROUTES.bind("127.0.0.1").match(path, method)
+        except NoRoute:
+            endpoint = None
+        except MethodNotAllowed:
+            endpoint = "not allowed"
+        if endpoint == "health":
+            return self._health()
+        if endpoint == "not allowed" and path == "/_local/health":
+            return _json(405, {"error": f"{method} not allowed on {path}"})
+        if endpoint == "simulator":
+            html = (STATIC / "index.html").read_bytes()
+            return _response(200, html, "text/html; charset=utf-8")
+        if not self.ready.is_set():
+            return _json(503, {"error": "the local hotline is still starting"})
+        if endpoint is None or path in SIMULATOR:
+            return _json(404, {"error": f"no control route {path}"})
+        if endpoint == "not allowed":
+            return _json(405, {"error": f"{method} not allowed on {path}"})
+        return _json(200, self._actions[endpoint](request, body))
+
+    def _health(self) -> Response:
+        if self.failure:
+            return _json(500, {"status": "failed", "error": self.failure.strip().splitlines()[-1]})
+        if self.ready.is_set():
+            return _json(200, {"status": "ok"})
+        return _json(503, {"status": "starting"})
+
+    def _route(self, method: str, target: str, request: Request, body: bytes) -> Response:
+        # Every header line, a repeated name too: the HTTP API event joins them.
+        headers = request.environ["hotline.header_lines"]
+        result = self.engine.http(method, target, body=body, headers=headers)
+        if result is None:
+            return _json(404, {"error": f"no route for {method} {urlsplit(target).path}"})
+        headers = [*result.headers.items(), *(("Set-Cookie", c) for c in result.cookies)]
+        return _response(result.status, result.body, "application/octet-stream", headers)
+
+
+class _Request(Request):
+    # A chunked body is read up to one byte past the limit, so one over it is told apart.
+    max_content_length = MAX_BODY + 1
+
+
+class _Handler(WSGIRequestHandler):
+    server_version = "hotline-local"  # type: ignore[assignment]
+
+    def make_environ(self) -> dict[str, Any]:
+        environ = super().make_environ()
+        # The request as it arrived: WSGI's environ joins a repeated header with commas
+        # (Cookie lines too, which API Gateway splits on ";"), drops names with "_" and
+        # decodes the path; the HTTP API event is built from the lines and the raw target.
+        environ["hotline.header_lines"] = self.headers.items()
+        environ["hotline.target"] = self.path
+        return environ
+
+    def log(self, type: str, message: str, *args: Any) -> None:
+        pass  # the simulator polls every second: access logs would drown the handlers' logs
+
+
+def _serve(host: str, port: int, app: Any) -> BaseWSGIServer:
+    """A threaded werkzeug server on a socket bound here: werkzeug's own bind prints and exits
+    the process when the port is taken, where the CLI wants the OSError to say so itself (and
+    a backlog deeper than werkzeug's 128)."""
+    listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listening.bind((host, port))
+        listening.listen(REQUEST_QUEUE)
+        bound = listening.getsockname()[1]
+        return make_server(
+            host, bound, app, threaded=True, request_handler=_Handler, fd=listening.fileno()
+        )
+    finally:
+        listening.close()  # the server serves on its own duplicate of the socket
+
+
+def _body(request: Request) -> bytes:
+    length = request.headers.get("Content-Length")
+    if length and not CONTENT_LENGTH.fullmatch(length.strip(" \t")):
+        raise _BadBody(400, "Content-Length is not a number")
+    too_large = _BadBody(413, f"request body larger than {MAX_BODY} bytes")
+    if length and int(length) > MAX_BODY:
+        raise too_large  # before reading any of it
+    try:
+        data = request.get_data()
+    except RequestEntityTooLarge as exc:
+        raise too_large from exc
+    if len(data) > MAX_BODY:  # a chunked body, read one byte past the limit
+        raise too_large
+    return data
 
 
 class _BadBody(Exception):
@@ -130,198 +299,68 @@ class _BadBody(Exception):
         self.status = status
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"
-    server_version = "hotline-local"
+def _response(
+    status: int, body: bytes, content_type: str, headers: Iterable[tuple[str, str]] = ()
+) -> Response:
+    """`content_type` unless the headers carry their own; the length is always the body's."""
+    pairs = [(name, value) for name, value in headers if name.lower() != "content-length"]
+    typed = any(name.lower() == "content-type" for name, _ in pairs)
+    return Response(body, status, pairs, content_type=None if typed else content_type)
 
-    # --- plumbing ------------------------------------------------------------------------
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # the simulator polls every second: access logs would drown the handlers' logs
 
-    def do_GET(self) -> None:
-        self._dispatch("GET")
+def _json(status: int, data: Any) -> Response:
+    body = json.dumps(data, ensure_ascii=False, default=str).encode("utf-8")
+    return _response(status, body, JSON_TYPE, [("Cache-Control", "no-store")])
 
-    def do_POST(self) -> None:
-        self._dispatch("POST")
 
-    def do_PUT(self) -> None:
-        self._dispatch("PUT")
+def _rows(engine: LocalHotline, kind: str, data: dict[str, Any]) -> dict[str, Any]:
+    rows = data.get("rows")
+    if not isinstance(rows, list):
+        raise BadRequest('"rows" must be a list of objects')
+    return {"written": engine.load_rows(kind, rows)}
 
-    def do_DELETE(self) -> None:
-        self._dispatch("DELETE")
 
-    def _dispatch(self, method: str) -> None:
-        app = self.server.app
-        url = urlsplit(self.path)
-        try:
-            body = self._body()
-            if url.path == "/_local/health":
-                if method == "GET":
-                    self._health(app)
-                else:
-                    self._json(405, {"error": f"{method} not allowed on {url.path}"})
-            elif url.path.startswith("/_local/") or url.path in ("/", "/index.html"):
-                if url.path in ("/", "/index.html") and method == "GET":
-                    self._send(
-                        200, (STATIC / "index.html").read_bytes(), "text/html; charset=utf-8"
-                    )
-                elif not app.ready.is_set():
-                    self._json(503, {"error": "the local hotline is still starting"})
-                else:
-                    self._control(app, method, url.path, url.query, body)
-            elif not app.ready.is_set():
-                self._json(503, {"error": "the local hotline is still starting"})
-            else:
-                self._route(app, method, body)
-        except _BadBody as exc:
-            self._json(exc.status, {"error": str(exc)})
-        except BadRequest as exc:
-            self._json(400, {"error": str(exc)})
-        except NotFound as exc:
-            self._json(404, {"error": str(exc.args[0] if exc.args else exc)})
-        except Exception as exc:  # noqa: BLE001 - report it to the client and the console
-            traceback.print_exc(file=sys.stderr)
-            self._json(500, {"error": f"{type(exc).__name__}: {exc}"})
+def _call(engine: LocalHotline, data: dict[str, Any]) -> dict[str, Any]:
+    caller, to, digits = data.get("from"), data.get("to"), data.get("digits", "")
+    if not isinstance(caller, str) or not caller.strip():
+        raise BadRequest('"from" must be the calling number as a string, like "+81…"')
+    if to is not None and not isinstance(to, str):
+        raise BadRequest('"to" must be a string (the dialled number) when given')
+    if digits is None:
+        digits = ""
+    if not isinstance(digits, str) or not DIGITS.match(digits):
+        raise BadRequest('"digits" must be a string of 0-9, * and #')
+    # The engine checks "line" (the template's contact flows) as for any caller.
+    line = data.get("line", DEFAULT_LINE)
+    return engine.call(caller.strip(), line=line, to=to, digits=digits)
 
-    def _body(self) -> bytes:
-        length = self.headers.get("Content-Length")
-        if not length:
-            return b""
-        try:
-            size = int(length)
-        except ValueError as exc:
-            raise _BadBody(400, "Content-Length is not a number") from exc
-        if size > MAX_BODY:
-            self.close_connection = True
-            raise _BadBody(413, f"request body larger than {MAX_BODY} bytes")
-        return self.rfile.read(size)
 
-    def _send(
-        self,
-        status: int,
-        body: bytes,
-        content_type: str,
-        headers: dict[str, str] | list[tuple[str, str]] | None = None,
-    ) -> None:
-        self.send_response(status)
-        pairs = list(headers.items() if isinstance(headers, dict) else headers or [])
-        if "content-type" not in {name.lower() for name, _ in pairs}:
-            self.send_header("Content-Type", content_type)
-        for name, value in pairs:
-            if name.lower() != "content-length":
-                self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+def _fault(engine: LocalHotline, data: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(data) - {"service", "to", "times", "error"})
+    if unknown:
+        raise BadRequest(f"unknown field(s): {', '.join(unknown)}")
+    if "service" not in data:
+        raise BadRequest('"service" is required')
+    if "times" not in data:
+        raise BadRequest('"times" is required (how many calls fail)')
+    # The engine checks each value, as for a test arming one in-process.
+    return engine.arm_fault(
+        data["service"], times=data["times"], to=data.get("to"), error=data.get("error")
+    )
 
-    def _json(self, status: int, data: Any) -> None:
-        body = json.dumps(data, ensure_ascii=False, default=str).encode("utf-8")
-        self._send(status, body, JSON_TYPE, {"Cache-Control": "no-store"})
 
-    # --- routes --------------------------------------------------------------------------
-    def _health(self, app: LocalServer) -> None:
-        if app.failure:
-            self._json(500, {"status": "failed", "error": app.failure.strip().splitlines()[-1]})
-        elif app.ready.is_set():
-            self._json(200, {"status": "ok"})
-        else:
-            self._json(503, {"status": "starting"})
+def _redrive(engine: LocalHotline, data: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(data) - {"id"})
+    if unknown:
+        raise BadRequest(f"unknown field(s): {', '.join(unknown)}")
+    letter_id = data.get("id")
+    if "id" in data and (not isinstance(letter_id, str) or not letter_id):
+        raise BadRequest('"id" must be a dead letter\'s id (a string); {} redrives them all')
+    return {"redriven": engine.redrive(letter_id)}
 
-    def _route(self, app: LocalServer, method: str, body: bytes) -> None:
-        # Every header line, a repeated name too: the HTTP API event joins them.
-        result = app.engine.http(method, self.path, body=body, headers=self.headers.items())
-        if result is None:
-            self._json(404, {"error": f"no route for {method} {urlsplit(self.path).path}"})
-            return
-        headers = [*result.headers.items(), *(("Set-Cookie", c) for c in result.cookies)]
-        self._send(result.status, result.body, "application/octet-stream", headers)
 
-    def _control(self, app: LocalServer, method: str, path: str, query: str, body: bytes) -> None:
-        engine = app.engine
-        routes: dict[tuple[str, str], Any] = {
-            ("POST", "/_local/calls"): lambda: self._call(engine, _object(body)),
-            ("GET", "/_local/sms"): lambda: engine.sms(_query_one(query, "to")),
-            ("GET", "/_local/events"): engine.events,
-            ("POST", "/_local/clock/advance"): lambda: self._advance(engine, _object(body)),
-            ("POST", "/_local/replay"): lambda: self._replay(engine, _object(body)),
-            ("GET", "/_local/directory"): lambda: {
-                "people": app.people(),
-                "lines": engine.lines,
-                "circles": app.circles(),
-            },
-            ("GET", "/_local/dead-letters"): engine.dead_letter_entries,
-            ("POST", "/_local/dead-letters/redrive"): lambda: self._redrive(engine, _object(body)),
-            ("GET", "/_local/faults"): engine.faults,
-            ("POST", "/_local/faults"): lambda: self._fault(engine, _object(body)),
-            ("DELETE", "/_local/faults"): engine.clear_faults,
-            ("POST", "/_local/members"): lambda: self._rows(engine, "members", _object(body)),
-            ("POST", "/_local/benefits"): lambda: self._rows(engine, "benefits", _object(body)),
-        }
-        action = routes.get((method, path))
-        if action is None:
-            known = {p for _, p in routes}
-            if path in known:
-                self._json(405, {"error": f"{method} not allowed on {path}"})
-            else:
-                self._json(404, {"error": f"no control route {path}"})
-            return
-        self._json(200, action())
-
-    @staticmethod
-    def _rows(engine: LocalHotline, kind: str, data: dict[str, Any]) -> dict[str, Any]:
-        rows = data.get("rows")
-        if not isinstance(rows, list):
-            raise BadRequest('"rows" must be a list of objects')
-        return {"written": engine.load_rows(kind, rows)}
-
-    @staticmethod
-    def _call(engine: LocalHotline, data: dict[str, Any]) -> dict[str, Any]:
-        caller, to, digits = data.get("from"), data.get("to"), data.get("digits", "")
-        if not isinstance(caller, str) or not caller.strip():
-            raise BadRequest('"from" must be the calling number as a string, like "+81…"')
-        if to is not None and not isinstance(to, str):
-            raise BadRequest('"to" must be a string (the dialled number) when given')
-        if digits is None:
-            digits = ""
-        if not isinstance(digits, str) or not DIGITS.match(digits):
-            raise BadRequest('"digits" must be a string of 0-9, * and #')
-        # The engine checks "line" (the template's contact flows) as for any caller.
-        line = data.get("line", DEFAULT_LINE)
-        return engine.call(caller.strip(), line=line, to=to, digits=digits)
-
-    @staticmethod
-    def _fault(engine: LocalHotline, data: dict[str, Any]) -> dict[str, Any]:
-        unknown = sorted(set(data) - {"service", "to", "times", "error"})
-        if unknown:
-            raise BadRequest(f"unknown field(s): {', '.join(unknown)}")
-        if "service" not in data:
-            raise BadRequest('"service" is required')
-        if "times" not in data:
-            raise BadRequest('"times" is required (how many calls fail)')
-        # The engine checks each value, as for a test arming one in-process.
-        return engine.arm_fault(
-            data["service"], times=data["times"], to=data.get("to"), error=data.get("error")
-        )
-
-    @staticmethod
-    def _redrive(engine: LocalHotline, data: dict[str, Any]) -> dict[str, Any]:
-        unknown = sorted(set(data) - {"id"})
-        if unknown:
-            raise BadRequest(f"unknown field(s): {', '.join(unknown)}")
-        letter_id = data.get("id")
-        if "id" in data and (not isinstance(letter_id, str) or not letter_id):
-            raise BadRequest('"id" must be a dead letter\'s id (a string); {} redrives them all')
-        return {"redriven": engine.redrive(letter_id)}
-
-    @staticmethod
-    def _advance(engine: LocalHotline, data: dict[str, Any]) -> dict[str, Any]:
-        return engine.advance(data.get("seconds"))  # the clock checks it
-
-    @staticmethod
-    def _replay(engine: LocalHotline, data: dict[str, Any]) -> dict[str, Any]:
-        return engine.replay(_instant(data, "from"), _instant(data, "to"))
+def _replay(engine: LocalHotline, data: dict[str, Any]) -> dict[str, Any]:
+    return engine.replay(_instant(data, "from"), _instant(data, "to"))
 
 
 def _object(body: bytes) -> dict[str, Any]:
@@ -347,10 +386,8 @@ def _instant(data: dict[str, Any], key: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _query_one(query: str, name: str) -> str | None:
-    values = parse_qs(query).get(name)
-    if not values:
-        return None
+def _first(values: list[str]) -> str | None:
+    """The first non-empty value of a query parameter."""
+    value = next((v for v in values if v), None)
     # An unencoded "+81…" arrives as " 81…" (a form-encoded "+" is a space): mean the "+".
-    value = values[0]
-    return "+" + value[1:] if value.startswith(" ") else value
+    return "+" + value[1:] if value and value.startswith(" ") else value

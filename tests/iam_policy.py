@@ -1,7 +1,8 @@
 """What IAM must allow for each AWS call a function makes, and whether its role's policies in
 the SAM-transformed template allow it: moto enforces no IAM, so this is what catches a missing
-permission before `sam deploy` does. Calls are recorded by the benchmark's botocore hook
-(`benchmarks.api_calls.ApiCallCounter`) while the local runtime plays conversations."""
+permission before `sam deploy` does. Calls are recorded by the botocore hook the benchmarks
+count with (`hotline_tools.local.api_calls.ApiCallCounter`) while the local runtime plays
+conversations."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
-from benchmarks.api_calls import ApiCallCounter, why
+from hotline_tools.local.api_calls import ApiCallCounter, why
 from hotline_tools.local.template import ACCOUNT, REGION
 
 PARTITION = "aws"
@@ -33,7 +34,7 @@ class ApiCall:
     params: dict[str, Any]
     phase: str = ""
     via: str = ""  # set when a service makes the call on the principal's behalf
-    why: str = ""  # the benchmark's reason for the call, from what it carries
+    why: str = ""  # the reason for the call (`api_calls.why`), from what it carries
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class UnmappedCall(LookupError):
 
 
 class IamCallRecorder(ApiCallCounter):
-    """The benchmark's counter (its botocore hook, phases and function names), keeping what
+    """The API call counter (its botocore hook, phases and function names), keeping what
     its records drop: each call's service, operation and parameters. Also the OnFailure
     records the runtime sends for Lambda, outside any handler, which the counter skips."""
 

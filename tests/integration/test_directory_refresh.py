@@ -122,3 +122,31 @@ def test_a_bad_directory_pushed_locally_is_refused_and_changes_nothing(local):
         local.push_directory(b'[{"name": "A", "phone": "+819011112222"}]')
     local.advance(FRESH_FOR.total_seconds())
     assert "登録されていません" not in local.call("+819011112222")["prompts"][0]
+
+
+def test_directory_push_local_over_http_then_a_minute_later_the_new_person_calls(server, tmp_path):
+    from typer.testing import CliRunner
+
+    from hotline_tools.cli import app
+    from tests.integration.test_local_control_api import request
+
+    file = tmp_path / "phonenumber.json"
+    file.write_bytes(THREE)
+
+    pushed = CliRunner().invoke(app, ["directory", "push", str(file), "--local", server.url])
+
+    assert pushed.exit_code == 0, pushed.output
+    assert HARUTO not in pushed.output  # phones are masked
+    assert [p["phone"] for p in server.people()][-1] == HARUTO  # the simulator's phones follow
+    server.engine.advance(FRESH_FOR.total_seconds())
+    called = request(server, "POST", "/_local/calls", body={"from": HARUTO, "digits": "1"})
+    assert "登録されていません" not in json.loads(called.body)["prompts"][0]
+
+
+def test_a_bad_directory_pushed_over_http_is_a_400_naming_the_problem(server):
+    from tests.integration.test_local_control_api import request
+
+    response = request(server, "PUT", "/_local/directory", body={"not": "a list"})
+
+    assert response.status == 400
+    assert "array" in json.loads(response.body)["error"]

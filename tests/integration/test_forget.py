@@ -97,7 +97,7 @@ def test_a_phone_that_is_not_e164_is_refused_and_nothing_changes(local, phone):
     local.call(TAKUMI)
     before = _table_keys(local, "RequestsTableName", "pk")
 
-    with pytest.raises(BadRequest, match="E.164"):
+    with pytest.raises(BadRequest, match=r"E\.164"):
         local.forget(phone)
 
     assert _table_keys(local, "RequestsTableName", "pk") == before
@@ -138,3 +138,29 @@ def test_the_stack_places_come_from_its_resources():
     )
     assert places.schedule_group == "hotline-answers"
     assert places.queues == ("https://sqs/dlq",)
+
+
+def test_forget_local_over_http_prints_counts_and_what_it_cannot_remove(server):
+    from typer.testing import CliRunner
+
+    from hotline_tools.cli import app
+
+    server.engine.call(TAKUMI)
+
+    result = CliRunner().invoke(app, ["directory", "forget", TAKUMI, "--local", server.url])
+
+    assert result.exit_code == 0, result.output
+    assert TAKUMI not in result.output
+    assert "not removed:" in result.output and "archive" in result.output
+    assert _table_keys(server.engine, "RequestsTableName", "pk") == set()
+
+
+def test_forget_with_a_bad_phone_is_exit_2_and_one_line():
+    from typer.testing import CliRunner
+
+    from hotline_tools.cli import app
+
+    result = CliRunner().invoke(app, ["directory", "forget", "090-1111-2222"])
+
+    assert result.exit_code == 2
+    assert len(result.output.strip().splitlines()) == 1

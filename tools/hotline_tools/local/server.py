@@ -58,6 +58,8 @@ ROUTES = Map(
         Rule("/_local/clock/advance", endpoint="advance", methods=["POST"]),
         Rule("/_local/replay", endpoint="replay", methods=["POST"]),
         Rule("/_local/directory", endpoint="directory", methods=["GET"]),
+        Rule("/_local/directory", endpoint="push_directory", methods=["PUT"]),
+        Rule("/_local/forget", endpoint="forget", methods=["POST"]),
         Rule("/_local/dead-letters", endpoint="dead_letters", methods=["GET"]),
         Rule("/_local/dead-letters/redrive", endpoint="redrive", methods=["POST"]),
         Rule("/_local/faults", endpoint="faults", methods=["GET"]),
@@ -120,6 +122,8 @@ class LocalServer:
                 "lines": self.engine.lines,
                 "circles": self.circles(),
             },
+            "push_directory": lambda _, body: self._push_directory(body),
+            "forget": lambda _, body: _forget(self.engine, _object(body)),
             "dead_letters": lambda *_: self.engine.dead_letter_entries(),
             "redrive": lambda _, body: _redrive(self.engine, _object(body)),
             "faults": lambda *_: self.engine.faults(),
@@ -160,6 +164,13 @@ class LocalServer:
         if self._engine_started:
             self.engine.stop()
             self._engine_started = False
+
+    def _push_directory(self, body: bytes) -> dict[str, Any]:
+        """`hotline directory push FILE --local`: the body is the directory file itself."""
+        people = self.engine.push_directory(body)
+        self.directory_bytes = body
+        self.directory = parse_directory(body)  # the simulator's phones follow
+        return {"people": people}
 
     def people(self) -> list[dict[str, str]]:
         return [{"name": p.name, "phone": p.phone, "lang": p.lang} for p in self.directory.people]
@@ -347,6 +358,13 @@ def _fault(engine: LocalHotline, data: dict[str, Any]) -> dict[str, Any]:
     return engine.arm_fault(
         data["service"], times=data["times"], to=data.get("to"), error=data.get("error")
     )
+
+
+def _forget(engine: LocalHotline, data: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(data) - {"phone"})
+    if unknown:
+        raise BadRequest(f"unknown field(s): {', '.join(unknown)}")
+    return engine.forget(data.get("phone"))
 
 
 def _redrive(engine: LocalHotline, data: dict[str, Any]) -> dict[str, Any]:

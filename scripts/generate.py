@@ -7,6 +7,9 @@ python scripts/generate.py --check  fail when generated/ differs from what this 
   Content is (Fn::Sub fills in ${Function.Arn}); the template takes it with AWS::Include.
 - generated/schemas/<Name>.yaml: schemas/<Name>.json as the catalogue's Draft 4 document of the
   whole EventBridge event, an EventSchemas::Schema's Content; taken with AWS::Include too.
+- generated/rule_dead_letters.yaml: each EventBridgeRule event's dead-letter queue (the one its
+  DeadLetterConfig names) and the queue policy that lets only that rule send to it; the
+  template includes it among its resources with AWS::Include.
 - generated/alarms.yaml: the alarms that share one shape, derived from the template's wiring
   (a depth alarm per dead-letter queue; errors and throttles summed over every function); the
   template nests it as the application Alarms.
@@ -34,6 +37,9 @@ ROOT = Path(__file__).resolve().parents[1]
 GENERATED = "generated"
 DRAFT4 = "http://json-schema.org/draft-04/schema#"
 ALARMS = f"{GENERATED}/alarms.yaml"
+RULE_DEAD_LETTERS = f"{GENERATED}/rule_dead_letters.yaml"
+# What an operator has to re-drive a dead letter in (the template's own two queues say the same).
+DEAD_LETTER_RETENTION_SECONDS = 14 * 24 * 3600
 FUNCTION_TYPES = ("AWS::Serverless::Function", "AWS::Lambda::Function")
 # The sum alarms over every function: the metric, and what its alarm says.
 FUNCTION_METRICS = {"Errors": "raised", "Throttles": "was throttled"}
@@ -128,13 +134,98 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def declared(template: dict[str, Any]) -> dict[str, Any]:
+    """The resources template.yaml writes itself (an AWS::Include among them is not one)."""
+    return {n: r for n, r in template["Resources"].items() if n != "Fn::Transform"}
+
+
+def rule_events(resources: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(function, event, the event's Properties) of every EventBridgeRule event."""
+    return [
+        (name, event_name, event.get("Properties") or {})
+        for name, resource in resources.items()
+        if resource["Type"] == "AWS::Serverless::Function"
+        for event_name, event in ((resource.get("Properties") or {}).get("Events") or {}).items()
+        if event["Type"] == "EventBridgeRule"
+    ]
+
+
+def rule_dead_letter_queues(resources: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """{queue: (function, event)} for every rule event's DeadLetterConfig. The queue is named
+    `<function><event>Queue` (SAM's logical id for the one `Type: SQS` makes, so a deployed
+    stack keeps its queues); SAM's own, with SQS's 4 days, is refused."""
+    queues = {}
+    for function, event, props in rule_events(resources):
+        config = props.get("DeadLetterConfig")
+        if config is None:
+            continue
+        wanted = f"{function}{event}Queue"
+        where = f"template.yaml: {function} event {event}"
+        if "Type" in config:
+            raise WiringError(
+                f"{where}: DeadLetterConfig Type makes SAM's queue, kept SQS's 4 days; name "
+                f"this rule's own instead: `Arn: !GetAtt {wanted}.Arn`"
+            )
+        queue = _get_att(config.get("Arn"), "Arn")
+        if queue != wanted or queue in resources:
+            raise WiringError(
+                f"{where}: DeadLetterConfig must be `Arn: !GetAtt {wanted}.Arn`, the queue "
+                f"scripts/generate.py declares for this rule (not one the template declares)"
+            )
+        queues[queue] = (function, event)
+    return queues
+
+
+def rule_dead_letters(template: dict[str, Any]) -> dict[str, Any]:
+    """Each rule's dead-letter queue, kept 14 days and encrypted, and the policy that lets
+    EventBridge send to it for that rule only (the one SAM writes for `Type: SQS`, under the
+    same logical id: two policies on one queue would overwrite each other)."""
+    snippet: dict[str, Any] = {}
+    for queue, (function, event) in rule_dead_letter_queues(declared(template)).items():
+        snippet[queue] = {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "MessageRetentionPeriod": DEAD_LETTER_RETENTION_SECONDS,
+                "SqsManagedSseEnabled": True,
+            },
+        }
+        rule = f"{function}{event}"  # the logical id SAM gives the event's rule
+        snippet[f"{rule}QueuePolicy"] = {
+            "Type": "AWS::SQS::QueuePolicy",
+            "Properties": {
+                "Queues": [{"Ref": queue}],
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "events.amazonaws.com"},
+                            "Action": "sqs:SendMessage",
+                            "Resource": {"Fn::GetAtt": [queue, "Arn"]},
+                            "Condition": {
+                                "ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [rule, "Arn"]}}
+                            },
+                        }
+                    ],
+                },
+            },
+        }
+    return snippet
+
+
 def dead_letter_queues(resources: dict[str, Any]) -> dict[str, str]:
-    """Every dead-letter queue of the stack (the template's own and the one SAM makes for each
-    EventBridgeRule event with a DeadLetterConfig), with what lands in it, read from the
-    wiring: Lambda's OnFailure destinations, the rules' dead-letter configs, and what a role
-    Scheduler assumes may send to."""
+    """Every dead-letter queue of the stack (the template's own and each rule's, which
+    rule_dead_letters declares), with what lands in it, read from the wiring: Lambda's
+    OnFailure destinations, the rules' dead-letter configs, and what a role Scheduler assumes
+    may send to."""
     failed_runs: dict[str, list[str]] = {}
     undelivered: dict[str, list[str]] = {}
+    for queue, (function, event) in rule_dead_letter_queues(resources).items():
+        pattern = resources[function]["Properties"]["Events"][event]["Properties"]["Pattern"]
+        types = pattern.get("detail-type") or ["hotline"]
+        undelivered[queue] = [
+            f"{_listed(types)} events EventBridge could not deliver to {function}"
+        ]
     for name, resource in resources.items():
         props = resource.get("Properties") or {}
         if resource["Type"] == "AWS::Serverless::Function":
@@ -142,13 +233,6 @@ def dead_letter_queues(resources: dict[str, Any]) -> dict[str, str]:
             queue = _get_att((config.get("OnFailure") or {}).get("Destination"), "Arn")
             if queue:
                 failed_runs.setdefault(queue, []).append(name)
-            for event_name, event in (props.get("Events") or {}).items():
-                dead_letters = (event.get("Properties") or {}).get("DeadLetterConfig") or {}
-                if event["Type"] == "EventBridgeRule" and dead_letters.get("Type") == "SQS":
-                    types = event["Properties"]["Pattern"].get("detail-type") or ["hotline"]
-                    undelivered[f"{name}{event_name}Queue"] = [
-                        f"{_listed(types)} events EventBridge could not deliver to {name}"
-                    ]
         elif resource["Type"] == "AWS::IAM::Role" and "scheduler.amazonaws.com" in json.dumps(
             props.get("AssumeRolePolicyDocument")
         ):
@@ -206,7 +290,7 @@ def alarms_template(template: dict[str, Any]) -> dict[str, Any]:
     """The nested template of the alarms that share one shape. Its parameters are named after
     what they stand for in template.yaml (a queue's QueueName, a function's name), plus
     StackName: the alarms name the commands to run against the hotline stack, not this one."""
-    resources = template["Resources"]
+    resources = declared(template)
     queues = dead_letter_queues(resources)
     functions = [n for n, r in resources.items() if r["Type"] in FUNCTION_TYPES]
     commands = (
@@ -308,6 +392,7 @@ def wanted(root: Path = ROOT) -> dict[Path, str]:
         target = root / GENERATED / "schemas" / f"{path.stem}.yaml"
         files[target] = dump(schema_snippet(path), f"schemas/{path.name}")
     template = parse_template(root / "template.yaml")
+    files[root / RULE_DEAD_LETTERS] = dump(rule_dead_letters(template), "template.yaml's rules")
     files[root / ALARMS] = dump(alarms_template(template), "template.yaml's wiring")
     return files
 

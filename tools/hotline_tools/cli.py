@@ -233,6 +233,10 @@ from hotline_tools.dead_letters import dead_letters_app  # noqa: E402
 
 app.add_typer(dead_letters_app, name="dead-letters")
 
+from hotline_tools.doctor import doctor  # noqa: E402
+
+app.command()(doctor)
+
 
 def main() -> None:  # pragma: no cover - `python -m hotline_tools.cli`
     app()

@@ -25,6 +25,7 @@ event, so the catalogue wraps it in the EventBridge envelope.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,40 @@ DEAD_LETTER_RETENTION_SECONDS = 14 * 24 * 3600
 FUNCTION_TYPES = ("AWS::Serverless::Function", "AWS::Lambda::Function")
 # The sum alarms over every function: the metric, and what its alarm says.
 FUNCTION_METRICS = {"Errors": "raised", "Throttles": "was throttled"}
+# Alarms on the code's own metrics (EMF from Powertools) for what fails without a function
+# error: the metric -> what its alarm says, its period in seconds, and its threshold (a
+# number, or the template parameter that sets it). Each alarms when the sum reaches it.
+CODE_METRICS: dict[str, tuple[str, int, int | str]] = {
+    "SmsFailed": (
+        "An SMS could not be sent after its retries (an unverified number in the SMS sandbox, "
+        "or a provider error); the consumer retries, then dead-letters it.",
+        300,
+        1,
+    ),
+    "AnswerPageFailures": (
+        "The answer page failed and showed the receiver a 503 (the request could not be read "
+        "or the answer recorded). The function returned that page, so the function-errors "
+        "alarm does not see it: the function's log says why.",
+        300,
+        1,
+    ),
+    "HotlinePinFailures": (
+        "The hotline's wrong PINs within an hour reached PinFailuresAlarmPerHour: someone may "
+        "be guessing (a phone is locked out for an hour after 5 wrong PINs in an hour).",
+        3600,
+        "PinFailuresAlarmPerHour",
+    ),
+    "PinFailures": (
+        "The benefits line's wrong PINs within an hour reached PinFailuresAlarmPerHour: "
+        "someone may be guessing (a phone is locked out for an hour after 5 wrong PINs in an "
+        "hour).",
+        3600,
+        "PinFailuresAlarmPerHour",
+    ),
+}
+# What Amazon Connect counts per flow (AWS/Connect, MetricGroup ContactFlow): an error branch
+# taken, and a flow that could not run at all.
+CONNECT_FLOW_METRICS = ("ContactFlowErrors", "ContactFlowFatalErrors")
 
 
 class WiringError(ValueError):
@@ -269,7 +304,7 @@ def dead_letter_queues(resources: dict[str, Any]) -> dict[str, str]:
     return holds
 
 
-def _alarm(description: Any, shape: dict[str, Any]) -> dict[str, Any]:
+def _alarm(description: Any, shape: dict[str, Any], threshold: Any = 1) -> dict[str, Any]:
     topic = [{"Ref": "AlarmTopic"}]
     return {
         "Type": "AWS::CloudWatch::Alarm",
@@ -277,7 +312,7 @@ def _alarm(description: Any, shape: dict[str, Any]) -> dict[str, Any]:
             "AlarmDescription": description,
             **shape,
             "EvaluationPeriods": 1,
-            "Threshold": 1,
+            "Threshold": threshold,
             "ComparisonOperator": "GreaterThanOrEqualToThreshold",
             "TreatMissingData": "notBreaching",
             "AlarmActions": topic,
@@ -286,10 +321,131 @@ def _alarm(description: Any, shape: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _sum_of(label: str, metrics: list[dict[str, Any]], period: int = 300) -> dict[str, Any]:
+    """An alarm's Metrics: the sum of `metrics` (each {Namespace, MetricName, Dimensions})."""
+    if len(metrics) > 10:  # CloudWatch: at most 10 metrics in an alarm
+        raise WiringError(f"{label}: {len(metrics)} metrics, more than an alarm may sum")
+    total = {"Id": "total", "Label": label, "Expression": "SUM(METRICS())", "ReturnData": True}
+    return {
+        "Metrics": [
+            total,
+            *(
+                {
+                    "Id": f"m{index}",
+                    "ReturnData": False,
+                    "MetricStat": {"Metric": metric, "Period": period, "Stat": "Sum"},
+                }
+                for index, metric in enumerate(metrics)
+            ),
+        ]
+    }
+
+
+def code_metric_alarms(template: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+    """An alarm per CODE_METRICS entry, on the metric as the functions emit it (the namespace
+    and service the template gives Powertools), and the template parameters they take."""
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    try:
+        namespace, service = env["POWERTOOLS_METRICS_NAMESPACE"], env["POWERTOOLS_SERVICE_NAME"]
+    except KeyError as missing:
+        raise WiringError(f"template.yaml: Globals set no {missing} for the functions") from None
+    alarms, taken = {}, set()
+    for metric, (description, period, threshold) in CODE_METRICS.items():
+        if isinstance(threshold, str):
+            if threshold not in template["Parameters"]:
+                raise WiringError(f"template.yaml: {metric}'s alarm needs parameter {threshold}")
+            taken.add(threshold)
+            threshold = {"Ref": threshold}
+        alarms[f"{metric}Alarm"] = _alarm(
+            description,
+            {
+                "Namespace": namespace,
+                "MetricName": metric,
+                "Dimensions": [{"Name": "service", "Value": service}],
+                "Statistic": "Sum",
+                "Period": period,
+            },
+            threshold,
+        )
+    return alarms, taken
+
+
+def _refs(node: Any, key: str) -> set[str]:
+    """The names every {key: name} in `node` refers to (Ref, Condition)."""
+    if isinstance(node, list):
+        return {name for item in node for name in _refs(item, key)}
+    if not isinstance(node, dict):
+        return set()
+    if set(node) == {key} and isinstance(node[key], str):
+        return {node[key]}
+    return {name for value in node.values() for name in _refs(value, key)}
+
+
+def contact_flow_alarm(template: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The alarm on the contact flows' errors (none without a flow), and the conditions it
+    needs, copied from template.yaml with those they name: it exists when the flows do. The
+    flows' names are the template's, with ${AWS::StackName} as the nested ${StackName}."""
+    flows = {
+        name: resource
+        for name, resource in declared(template).items()
+        if resource["Type"] == "AWS::Connect::ContactFlow"
+    }
+    if not flows:
+        return {}, {}
+    used = {r.get("Condition") for r in flows.values()}
+    arns = {json.dumps(r["Properties"]["InstanceArn"]) for r in flows.values()}
+    if len(used) != 1 or None in used or len(arns) != 1:
+        raise WiringError("template.yaml: the contact flows differ in Condition or InstanceArn")
+    [condition] = used
+    instance = json.loads(arns.pop())
+    if not isinstance(instance, dict) or set(instance) != {"Ref"}:
+        raise WiringError("template.yaml: a contact flow's InstanceArn is not a parameter")
+    names = []
+    for name, resource in flows.items():
+        text = (resource["Properties"]["Name"] or {}).get("Fn::Sub")
+        if not isinstance(text, str) or set(re.findall(r"\$\{([^}]+)\}", text)) - {
+            "AWS::StackName"
+        }:
+            raise WiringError(f"template.yaml: {name}'s Name is not a Sub of the stack's name")
+        names.append(text.replace("${AWS::StackName}", "${StackName}"))
+    conditions: dict[str, Any] = {}
+    wanted = [condition]
+    while wanted:
+        name = wanted.pop()
+        conditions[name] = template["Conditions"][name]
+        wanted += sorted(_refs(conditions[name], "Condition") - set(conditions))
+    # The instance's id is the ARN's last part (arn:…:instance/<id>); read only with a flow.
+    instance_id = {"Fn::Select": [1, {"Fn::Split": ["/", instance]}]}
+    metrics = [
+        {
+            "Namespace": "AWS/Connect",
+            "MetricName": metric,
+            "Dimensions": [
+                {"Name": "InstanceId", "Value": instance_id},
+                {"Name": "MetricGroup", "Value": "ContactFlow"},
+                {"Name": "ContactFlowName", "Value": {"Fn::Sub": flow}},
+            ],
+        }
+        for flow in names
+        for metric in CONNECT_FLOW_METRICS
+    ]
+    flows_named = _listed([f"`{n.replace('${StackName}', '<stack>')}`" for n in names], "and")
+    alarm = _alarm(
+        f"A contact flow ({flows_named}) took its error branch or failed: a caller heard that "
+        "the line is unavailable, or was cut off. Connect's flow logs say where (PIN entry is "
+        "not logged); a function error or throttle has its own alarm.",
+        _sum_of("Contact flow errors, every hotline flow", metrics),
+    )
+    return {
+        "ContactFlowErrorsAlarm": {"Type": alarm.pop("Type"), "Condition": condition, **alarm}
+    }, conditions
+
+
 def alarms_template(template: dict[str, Any]) -> dict[str, Any]:
     """The nested template of the alarms that share one shape. Its parameters are named after
-    what they stand for in template.yaml (a queue's QueueName, a function's name), plus
-    StackName: the alarms name the commands to run against the hotline stack, not this one."""
+    what they stand for in template.yaml (a queue's QueueName, a function's name, a parameter
+    of its own), plus StackName: the alarms name the commands to run against the hotline
+    stack, not this one."""
     resources = declared(template)
     queues = dead_letter_queues(resources)
     functions = [n for n, r in resources.items() if r["Type"] in FUNCTION_TYPES]
@@ -311,51 +467,46 @@ def alarms_template(template: dict[str, Any]) -> dict[str, Any]:
         for queue, holds in queues.items()
     }
     for metric, happened in FUNCTION_METRICS.items():
-        total = {
-            "Id": "total",
-            "Label": f"{metric}, every hotline function",
-            "Expression": "SUM(METRICS())",
-            "ReturnData": True,
-        }
         alarms[f"Function{metric}Alarm"] = _alarm(
             f"A hotline function {happened} (sum over every function; the dashboard shows which).",
-            {
-                "Metrics": [
-                    total,
-                    *(
-                        {
-                            "Id": f"f{index}",
-                            "ReturnData": False,
-                            "MetricStat": {
-                                "Metric": {
-                                    "Namespace": "AWS/Lambda",
-                                    "MetricName": metric,
-                                    "Dimensions": [
-                                        {"Name": "FunctionName", "Value": {"Ref": name}}
-                                    ],
-                                },
-                                "Period": 300,
-                                "Stat": "Sum",
-                            },
-                        }
-                        for index, name in enumerate(functions)
-                    ),
-                ]
-            },
+            _sum_of(
+                f"{metric}, every hotline function",
+                [
+                    {
+                        "Namespace": "AWS/Lambda",
+                        "MetricName": metric,
+                        "Dimensions": [{"Name": "FunctionName", "Value": {"Ref": name}}],
+                    }
+                    for name in functions
+                ],
+            ),
         )
+    on_code, thresholds = code_metric_alarms(template)
+    on_flows, conditions = contact_flow_alarm(template)
+    alarms.update(on_code)
+    alarms.update(on_flows)
+    declared_parameters = template["Parameters"]
+    own = sorted(thresholds | _refs(conditions, "Ref") - {"AWS::Region", "AWS::Partition"})
     parameters = {
         "StackName": {"Type": "String", "Description": "The hotline stack the alarms watch"},
         "AlarmTopic": {"Type": "String", "Description": "The SNS topic the alarms notify"},
         **{q: {"Type": "String", "Description": f"QueueName of {q}"} for q in queues},
         **{f: {"Type": "String", "Description": f"FunctionName of {f}"} for f in functions},
+        **{
+            p: {"Type": declared_parameters[p]["Type"], "Description": f"template.yaml's {p}"}
+            for p in own
+        },
     }
-    return {
+    nested: dict[str, Any] = {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": "Hotline alarms that share one shape (the application Alarms of "
         "template.yaml)",
         "Parameters": parameters,
-        "Resources": alarms,
     }
+    if conditions:
+        nested["Conditions"] = conditions
+    nested["Resources"] = alarms
+    return nested
 
 
 # --- writing ---------------------------------------------------------------------------------

@@ -9,17 +9,19 @@ from aws_lambda_powertools.metrics import MetricUnit
 from hotline_core.clock import now
 from hotline_core.events import CallRequested
 from hotline_core.runtime.consumer import consumer
-from hotline_core.runtime.deps import Deps
+from hotline_core.runtime.deps import handler_deps
 from hotline_core.runtime.observability import logger, metrics
 from hotline_core.time_out import start_timer
 
-NEEDS = ("SCHEDULE_GROUP", "TIMER_TARGET_ARN", "SCHEDULER_ROLE_ARN", "IDEMPOTENCY_TABLE_NAME")
+deps = handler_deps(
+    needs=("SCHEDULE_GROUP", "TIMER_TARGET_ARN", "SCHEDULER_ROLE_ARN", "IDEMPOTENCY_TABLE_NAME")
+)
 
 
-@consumer(CallRequested, does="start the answer timer", needs=NEEDS)
-def handler(event: CallRequested, deps: Deps) -> None:
-    once = deps.once_only.do(
-        f"timer#{event.request_id}", lambda: start_timer(event, deps.timer, now())
+@consumer(CallRequested, does="start the answer timer", deps=deps)
+def handler(event: CallRequested) -> None:
+    once = deps().once_only.do(
+        f"timer#{event.request_id}", lambda: start_timer(event, deps().timer, now())
     )
     # Not started: a duplicate delivery (the claim was there) or the schedule already existed.
     started = once.ran and bool(once.value)

@@ -8,9 +8,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from hotline_core.events import Accepted, Declined, MutualCallMatched, TimedOut
 from hotline_core.runtime.consumer import consumer
-from hotline_core.runtime.deps import Deps
+from hotline_core.runtime.deps import handler_deps
 from hotline_core.runtime.observability import metrics
 from hotline_core.telling import tell_caller
+
+deps = handler_deps(needs=("IDEMPOTENCY_TABLE_NAME",))
 
 
 @consumer(
@@ -19,11 +21,11 @@ from hotline_core.telling import tell_caller
     TimedOut,
     MutualCallMatched,
     does="text the caller the outcome",
-    needs=("IDEMPOTENCY_TABLE_NAME",),
+    deps=deps,
 )
-def handler(event: Accepted | Declined | TimedOut | MutualCallMatched, deps: Deps) -> None:
-    sms = deps.once_only_sms.recording()
-    tell_caller(event, sms, deps.lookup)
+def handler(event: Accepted | Declined | TimedOut | MutualCallMatched) -> None:
+    sms = deps().once_only_sms.recording()
+    tell_caller(event, sms, deps().lookup)
     if not sms.sent:
         return  # a duplicate delivery (or an outcome already told): nothing sent, nothing counted
     late = isinstance(event, Accepted) and event.late

@@ -15,19 +15,12 @@ from hotline_core.clock import now
 from hotline_core.pages import SECURITY_HEADERS, Page, error_page
 from hotline_core.ports import PublishFailed
 from hotline_core.runtime.budgets import invocation_deadline
-from hotline_core.runtime.deps import Deps
+from hotline_core.runtime.deps import handler_deps
 from hotline_core.runtime.observability import logger, metrics
-from hotline_core.settings import Settings
 
 app = APIGatewayHttpResolver()
-_deps: Deps | None = None
+deps = handler_deps()
 MAX_FORM_BYTES = 1024
-
-
-def deps() -> Deps:
-    global _deps
-    _deps = _deps or Deps(Settings.from_env())
-    return _deps
 
 
 def _respond(page: Page) -> Response[str]:

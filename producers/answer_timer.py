@@ -13,12 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from hotline_core.clock import now
 from hotline_core.requests import Outcome
 from hotline_core.runtime.budgets import invocation_deadline
-from hotline_core.runtime.deps import Deps
+from hotline_core.runtime.deps import handler_deps
 from hotline_core.runtime.observability import logger, metrics, validation_problems
-from hotline_core.settings import Settings
 from hotline_core.time_out import time_out
 
-_deps: Deps | None = None
+deps = handler_deps()
 
 
 class TimerInput(BaseModel):
@@ -33,8 +32,7 @@ class TimerInput(BaseModel):
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
-    global _deps
-    deps = _deps = _deps or Deps(Settings.from_env())
+    adapters = deps()
     try:
         timer = TimerInput.model_validate(event)
     except ValidationError as exc:
@@ -46,8 +44,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
         outcome = time_out(
             request_id=timer.request_id,
             link_hash=timer.link_hash,
-            store=deps.store,
-            bus=deps.bus,
+            store=adapters.store,
+            bus=adapters.bus,
             now=now(),
         )
     if outcome is Outcome.APPLIED:

@@ -5,29 +5,21 @@ it loops over one PIN prompt. Any other `cmd` raises, so the flow takes its erro
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from hotline_core import benefits
-from hotline_core.adapters.benefits_store import (
-    DynamoAttemptGuard,
-    DynamoBenefits,
-    DynamoMembers,
-)
 from hotline_core.benefits import PinOutcome
 from hotline_core.clock import now
 from hotline_core.connect import ConnectContactEvent
 from hotline_core.phone import mask_phone
 from hotline_core.runtime.budgets import invocation_deadline
-from hotline_core.runtime.clients import client
-from hotline_core.runtime.deps import Deps
+from hotline_core.runtime.deps import handler_deps
 from hotline_core.runtime.observability import logger, metrics
-from hotline_core.settings import Settings
 
-NEEDS = ("MEMBERS_TABLE_NAME", "BENEFITS_TABLE_NAME", "ATTEMPTS_TABLE_NAME")
+deps = handler_deps(needs=("MEMBERS_TABLE_NAME", "BENEFITS_TABLE_NAME", "ATTEMPTS_TABLE_NAME"))
 COMMANDS = ("getMemberId", "sendSms")
 
 
@@ -35,32 +27,16 @@ class UnknownCommand(ValueError):
     """The flow sent a `cmd` this function does not implement."""
 
 
-class Tables:
-    """The three tables' adapters, built once per cold start."""
-
-    def __init__(self, settings: Settings) -> None:
-        db = client("dynamodb")
-        self.members = DynamoMembers(db, settings.members_table_name)
-        self.benefits = DynamoBenefits(db, settings.benefits_table_name)
-        self.guard = DynamoAttemptGuard(db, settings.attempts_table_name)
-
-
-@functools.cache
-def _deps() -> tuple[Deps, Tables]:
-    settings = Settings.from_env(needs=NEEDS)
-    return Deps(settings), Tables(settings)
-
-
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
-    deps, tables = _deps()
+    adapters = deps()
     contact = ConnectContactEvent.parse(event)
     cmd = contact.parameters.get("cmd", "")
     logger.append_keys(contact_id=contact.contact_id, caller=mask_phone(contact.caller), cmd=cmd)
     tries = benefits.pin_tries(contact.parameters)
     if cmd == "getMemberId":
-        answer = benefits.member_answer(contact.caller, tables.members, tries)
+        answer = benefits.member_answer(contact.caller, adapters.members, tries)
         metrics.add_metric(name="MemberLookups", unit=MetricUnit.Count, value=1)
         logger.info("member looked up", member=answer["memberId"] != benefits.NOT_A_MEMBER)
         return answer
@@ -72,10 +48,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
                 pin=contact.parameters.get("pinCode", ""),
                 contact_id=contact.contact_id,
                 now=now(),
-                members=tables.members,
-                benefits=tables.benefits,
-                guard=tables.guard,
-                bus=deps.bus,
+                members=adapters.members,
+                benefits=adapters.benefits,
+                guard=adapters.attempt_guard,
+                bus=adapters.bus,
                 tries=tries,
             )
         _count(result.outcome, result.counts_as_failure)

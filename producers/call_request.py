@@ -5,43 +5,32 @@ back in `Details.Parameters`. The PIN is never logged."""
 
 from __future__ import annotations
 
-import functools
 from datetime import timedelta
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from hotline_core.adapters.benefits_store import DynamoAttemptGuard
 from hotline_core.call import CallInput, request_call
 from hotline_core.clock import now
 from hotline_core.connect import ConnectContactEvent
 from hotline_core.directory import DirectoryError
 from hotline_core.phone import mask_phone
 from hotline_core.runtime.budgets import invocation_deadline
-from hotline_core.runtime.clients import client
-from hotline_core.runtime.deps import Deps
+from hotline_core.runtime.deps import handler_deps
 from hotline_core.runtime.observability import logger, metrics
-from hotline_core.settings import Settings
 
-NEEDS = ("DIRECTORY_BUCKET", "LINK_BASE_URL")
-_deps: Deps | None = None
-
-
-@functools.cache
-def _guard(table_name: str) -> DynamoAttemptGuard | None:
-    return DynamoAttemptGuard(client("dynamodb"), table_name) if table_name else None
+deps = handler_deps(needs=("DIRECTORY_BUCKET", "LINK_BASE_URL"))
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
-    global _deps
-    deps = _deps = _deps or Deps(Settings.from_env(needs=NEEDS))
+    adapters = deps()
     contact = ConnectContactEvent.parse(event)
     logger.append_keys(contact_id=contact.contact_id, caller=mask_phone(contact.caller))
     try:
-        directory = deps.directory.load()
+        directory = adapters.directory.load()
     except DirectoryError as exc:
         # The flow's error branch apologises to the caller; the operator reads this line.
         logger.error("directory unusable", problem=str(exc))
@@ -53,12 +42,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
             hotline_number=contact.dialled,
             request_id=contact.contact_id,
             now=now(),
-            answer_window=timedelta(seconds=deps.settings.answer_window_seconds),
-            link_base_url=deps.settings.link_base_url,
-            store=deps.store,
-            bus=deps.bus,
+            answer_window=timedelta(seconds=adapters.settings.answer_window_seconds),
+            link_base_url=adapters.settings.link_base_url,
+            store=adapters.store,
+            bus=adapters.bus,
             call=CallInput.from_parameters(contact.parameters),
-            guard=_guard(deps.settings.attempts_table_name),
+            guard=adapters.attempt_guard,
         )
     first = not contact.parameters.get("asked")
     metrics.add_metric(name="Calls" if first else "FollowUpSteps", unit=MetricUnit.Count, value=1)

@@ -343,14 +343,14 @@ def handler(world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Any:
     from hotline_core.settings import Settings
 
     deps = Deps(Settings.from_env())
-    deps.__dict__["bus"] = world["bus"]  # cached_property: preset the adapter
-    tables = benefit_request.Tables.__new__(benefit_request.Tables)
-    tables.members, tables.benefits, tables.guard = (
-        world["members"],
-        world["benefits"],
-        world["guard"],
+    # cached_property: preset the adapters
+    deps.__dict__.update(
+        bus=world["bus"],
+        members=world["members"],
+        benefits=world["benefits"],
+        attempt_guard=world["guard"],
     )
-    monkeypatch.setattr(benefit_request, "_deps", lambda: (deps, tables))
+    monkeypatch.setattr(benefit_request, "deps", lambda: deps)
     return benefit_request.handler
 
 

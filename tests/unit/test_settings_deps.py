@@ -1,15 +1,20 @@
 """The environment model and what Deps builds from it: the SMS provider the template's
 SmsProvider parameter chooses, sending from SmsOriginationIdentity. AWS clients sit behind
-botocore's Stubber (requests checked against the real service model, nothing sent)."""
+botocore's Stubber (requests checked against the real service model, nothing sent). Every
+handler keeps its Deps one way, `deps = handler_deps(needs=...)`."""
 
 from __future__ import annotations
+
+import ast
+import importlib
+from pathlib import Path
 
 import boto3
 import pytest
 from botocore.stub import Stubber
 
 from hotline_core.runtime import deps as deps_module
-from hotline_core.runtime.deps import Deps
+from hotline_core.runtime.deps import Deps, handler_deps
 from hotline_core.runtime.observability import metrics
 from hotline_core.settings import Settings, SettingsError
 
@@ -108,3 +113,71 @@ def test_allow_replay_side_effects_reads_the_template_parameter(value, allowed):
     # The template passes the parameter's string ("true" / "false"); absent means off.
     env = dict(BASE) if value is None else {**BASE, "ALLOW_REPLAY_SIDE_EFFECTS": value}
     assert Settings.from_env(env).allow_replay_side_effects is allowed
+
+
+# --- one way to keep a handler's dependencies ------------------------------------------------
+ROOT = Path(__file__).resolve().parents[2]
+HANDLER_MODULES = sorted((*ROOT.glob("producers/*.py"), *ROOT.glob("consumers/*.py")))
+
+
+def test_handler_deps_builds_one_deps_on_first_use_and_keeps_it(monkeypatch):
+    monkeypatch.setenv("TABLE_NAME", "requests")
+    monkeypatch.setenv("EVENT_BUS_NAME", "bus")
+    monkeypatch.delenv("IDEMPOTENCY_TABLE_NAME", raising=False)
+    deps = handler_deps(needs=("IDEMPOTENCY_TABLE_NAME",))  # reads nothing yet
+
+    with pytest.raises(SettingsError, match="IDEMPOTENCY_TABLE_NAME"):
+        deps()
+    monkeypatch.setenv("IDEMPOTENCY_TABLE_NAME", "claims")
+    first = deps()
+
+    assert deps() is first
+    assert first.settings.idempotency_table_name == "claims"
+    assert handler_deps(needs=("IDEMPOTENCY_TABLE_NAME",))() is not first  # each its own
+
+
+def _module_level_statements(path: Path) -> list[ast.stmt]:
+    return ast.parse(path.read_text("utf-8")).body
+
+
+@pytest.mark.parametrize("path", HANDLER_MODULES, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_every_handler_keeps_its_deps_with_handler_deps_and_nothing_else(path):
+    tree = ast.parse(path.read_text("utf-8"))
+    kept = [
+        node
+        for node in _module_level_statements(path)
+        if isinstance(node, ast.Assign)
+        and [t.id for t in node.targets if isinstance(t, ast.Name)] == ["deps"]
+        and isinstance(node.value, ast.Call)
+        and getattr(node.value.func, "id", None) == "handler_deps"
+    ]
+    assert len(kept) == 1, "one module-level `deps = handler_deps(...)`"
+    calls = {
+        getattr(node.func, "attr", None) or getattr(node.func, "id", None)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+    }
+    names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    names |= {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+    # No cache of its own: no `global _deps`, no functools.cache, no Deps or Settings built here.
+    assert not [node for node in ast.walk(tree) if isinstance(node, ast.Global | ast.Nonlocal)]
+    assert not {"cache", "lru_cache", "cached_property"} & (calls | names)
+    assert "Deps" not in calls and "from_env" not in calls
+    assert not [
+        target.id
+        for node in _module_level_statements(path)
+        if isinstance(node, ast.Assign | ast.AnnAssign)
+        for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        if isinstance(target, ast.Name) and "deps" in target.id.lower() and target.id != "deps"
+    ]
+    # A consumer hands the wrapper that same accessor.
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "consumer":
+            passed = {k.arg: k.value for k in node.keywords}
+            assert getattr(passed.get("deps"), "id", None) == "deps", "@consumer(..., deps=deps)"
+
+
+@pytest.mark.parametrize("path", HANDLER_MODULES, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_every_handler_module_has_a_handler_deps_accessor(path):
+    module = importlib.import_module(path.stem)
+    assert module.deps.__qualname__ == handler_deps.__qualname__ + ".<locals>.deps"

@@ -490,7 +490,7 @@ def sms_senders():
     return {
         name
         for name in of_type("AWS::Serverless::Function")
-        if re.search(r"deps\.(once_only_)?sms\b", handler_source(name))
+        if re.search(r"deps\(\)\.(once_only_)?sms\b", handler_source(name))
     }
 
 

@@ -1,5 +1,5 @@
-"""The wrapper that makes an EventBridge consumer of `fn(data, deps)`: the envelope parsed and
-typed, logs keyed by the event, replays kept from texting anyone, the invocation's deadline."""
+"""The wrapper that makes an EventBridge consumer of `fn(data)`: the envelope parsed and typed,
+logs keyed by the event, replays kept from texting anyone, the invocation's deadline."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from hotline_core.events import Envelope, EventData
 from hotline_core.runtime.budgets import invocation_deadline
 from hotline_core.runtime.deps import Deps
 from hotline_core.runtime.observability import logger, metrics, validation_problems
-from hotline_core.settings import Settings
 
 DataT = TypeVar("DataT", bound=EventData)
 
@@ -39,32 +38,30 @@ def parse_event(event: dict[str, Any], *models: type[DataT]) -> tuple[EventBridg
     return outer, inner.data
 
 
-Consumer = Callable[[DataT, Deps], None]
+Consumer = Callable[[DataT], None]
 
 
 def consumer(
-    *models: type[DataT], does: str, needs: tuple[str, ...] = ()
+    *models: type[DataT], does: str, deps: Callable[[], Deps]
 ) -> Callable[[Consumer[DataT]], Callable[[dict[str, Any], LambdaContext], None]]:
-    """Turns `fn(data, deps)` into a Lambda handler for EventBridge events of `models`.
+    """Turns `fn(data)` into a Lambda handler for EventBridge events of `models`. `deps` is
+    the module's `handler_deps(...)` accessor: the wrapper reads the settings from it first,
+    so a function missing a variable fails before anything else, as `fn` reads its adapters.
 
     A replayed event (it carries `replay-name`) never texts anyone or starts a timer unless
     the deployment allows it: the consumer logs what it would have done instead.
     """
 
     def wrap(fn: Consumer[DataT]) -> Callable[[dict[str, Any], LambdaContext], None]:
-        deps: Deps | None = None
-
         @logger.inject_lambda_context(clear_state=True)
         @metrics.log_metrics
         @functools.wraps(fn)
         def handler(event: dict[str, Any], context: LambdaContext) -> None:
-            nonlocal deps
-            if deps is None:
-                deps = Deps(Settings.from_env(needs=needs))
+            settings = deps().settings
             outer, data = parse_event(event, *models)
             correlation = getattr(data, "request_id", None) or getattr(data, "member_id", "")
             logger.append_keys(event_id=outer.id, correlation_id=correlation)
-            if outer.replay_name and not deps.settings.allow_replay_side_effects:
+            if outer.replay_name and not settings.allow_replay_side_effects:
                 logger.info(
                     "replayed event: side effect skipped",
                     replay_name=outer.replay_name,
@@ -74,7 +71,7 @@ def consumer(
                 metrics.add_metric(name="ReplaySkipped", unit=MetricUnit.Count, value=1)
                 return
             with invocation_deadline(context):
-                fn(data, deps)
+                fn(data)
 
         return handler
 

@@ -1,9 +1,11 @@
 """The adapters a Lambda function uses, each built on first use from the function's settings
-and the shared clients, and kept for the container's life."""
+and the shared clients, and kept for the container's life; `handler_deps`, the one way a
+handler keeps them."""
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from hotline_core import clock
@@ -25,9 +27,33 @@ from hotline_core.runtime.observability import count
 from hotline_core.settings import Settings
 
 if TYPE_CHECKING:
+    from hotline_core.adapters.benefits_store import (
+        DynamoAttemptGuard,
+        DynamoBenefits,
+        DynamoMembers,
+    )
     from hotline_core.adapters.directory_source import S3Directory
     from hotline_core.adapters.timer import SchedulerAnswerTimer
     from hotline_core.ports import SmsSender
+
+
+def handler_deps(*, needs: tuple[str, ...] = ()) -> Callable[[], Deps]:
+    """The one way a Lambda entry point keeps its dependencies. Once, at module level:
+
+        deps = handler_deps(needs=("IDEMPOTENCY_TABLE_NAME",))
+
+    then `deps()` wherever the handler needs an adapter (a consumer passes `deps` to
+    `@consumer`, which calls it too). The first call, in the container's first invocation,
+    reads the settings from the environment (a variable in `needs` that is missing or empty
+    is an error naming it) and makes the `Deps`; every later call returns that same `Deps`,
+    whose adapters are each built on first use. The cache belongs to the accessor, so each
+    loaded copy of a handler module has its own (the local runtime loads one per stack)."""
+
+    @functools.cache
+    def deps() -> Deps:
+        return Deps(Settings.from_env(needs=needs))
+
+    return deps
 
 
 class Deps:
@@ -106,3 +132,25 @@ class Deps:
     @functools.cached_property
     def once_only_sms(self) -> OnceOnlySms:
         return OnceOnlySms(self.sms, self.once_only)
+
+    # The PIN lockout's counters and the benefits line's tables, each only where a function
+    # uses them: their module is imported on first use.
+    @functools.cached_property
+    def attempt_guard(self) -> DynamoAttemptGuard | None:
+        """The PIN lockout's counters; None for a function without ATTEMPTS_TABLE_NAME."""
+        from hotline_core.adapters.benefits_store import DynamoAttemptGuard
+
+        name = self.settings.attempts_table_name
+        return DynamoAttemptGuard(client("dynamodb"), name) if name else None
+
+    @functools.cached_property
+    def members(self) -> DynamoMembers:
+        from hotline_core.adapters.benefits_store import DynamoMembers
+
+        return DynamoMembers(client("dynamodb"), self.settings.members_table_name)
+
+    @functools.cached_property
+    def benefits(self) -> DynamoBenefits:
+        from hotline_core.adapters.benefits_store import DynamoBenefits
+
+        return DynamoBenefits(client("dynamodb"), self.settings.benefits_table_name)

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 import boto3
 import pytest
+from botocore.exceptions import EndpointConnectionError
 from botocore.stub import Stubber
 from moto import mock_aws
 from rich.console import Console
@@ -29,6 +30,7 @@ from typer.testing import CliRunner
 
 from hotline_tools import doctor, operate
 from hotline_tools.cli import app
+from tests.conftest import ROOT
 
 runner = CliRunner()
 STACK = "hotline-test"
@@ -37,6 +39,7 @@ INSTANCE_ID = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"
 INSTANCE_ARN = f"arn:aws:connect:{REGION}:{ACCOUNT}:instance/{INSTANCE_ID}"
 TAKUMI, MIZUKI, REN = "+819011112222", "+817033334444", "+818022223333"
 LINE1, LINE2, BENEFITS_LINE = "+815012340001", "+815012340009", "+815012340002"
+EUM_NUMBER = "+815011112222"  # an End User Messaging number to send from
 PHONES = (TAKUMI, MIZUKI, REN, LINE1, LINE2, BENEFITS_LINE)
 DIRECTORY = {
     "circles": [
@@ -135,6 +138,7 @@ TEMPLATE = {
         "BenefitRequestFunctionArn": {"Value": {"Fn::GetAtt": ["BenefitRequestFunction", "Arn"]}},
         "EventLogGroupName": {"Value": f"/aws/events/{STACK}-hotline"},
         "AlarmTopicArn": {"Value": {"Ref": "AlarmTopic"}},
+        "FunctionLogGroupName": {"Value": f"/hotline/{STACK}/functions"},
         "HotlineContactFlowArn": {"Value": flow_arn("hotline")},
         "BenefitsContactFlowArn": {"Value": flow_arn("benefits")},
     },
@@ -161,6 +165,7 @@ class World:
     sns: Stubber
     outputs: dict[str, str]
     resources: dict[str, str]
+    calls: set[str]  # every operation the doctor called, whichever client
 
     @property
     def cfn(self) -> Any:
@@ -226,18 +231,27 @@ def make_world(monkeypatch: pytest.MonkeyPatch, **parameters: str) -> World:
             Threshold=1,
             ComparisonOperator="GreaterThanOrEqualToThreshold",
         )
+    calls: set[str] = set()
+
+    def recorded(client: Any) -> Any:
+        # First, so that it sees every call before a Stubber answers it.
+        client.meta.events.register_first(
+            "before-parameter-build", lambda model, **_: calls.add(model.name)
+        )
+        return client
+
     stubs = {}
     for service in ("connect", "pinpoint-sms-voice-v2", "sns"):
-        stub = Stubber(boto3.client(service))
+        stub = Stubber(recorded(boto3.client(service)))
         stub.activate()
         stubs[service] = stub
 
     def clients(service: str) -> Any:
         if service == "sns":
-            return Split(operate.aws("sns"), stubs["sns"].client)
+            return Split(recorded(operate.aws("sns")), stubs["sns"].client)
         if service in stubs:
             return stubs[service].client
-        return operate.aws(service)
+        return recorded(operate.aws(service))
 
     monkeypatch.setattr(doctor, "aws", clients)
     return World(
@@ -246,6 +260,7 @@ def make_world(monkeypatch: pytest.MonkeyPatch, **parameters: str) -> World:
         sns=stubs["sns"],
         outputs=outputs,
         resources=resources,
+        calls=calls,
     )
 
 
@@ -598,7 +613,9 @@ def eum_account(
     )
 
 
-def eum_phone_number(world: World, country: str, expected: dict[str, Any]) -> None:
+def eum_phone_number(
+    world: World, country: str, expected: dict[str, Any], number: str = "+12065550100"
+) -> None:
     world.eum.add_response(
         "describe_phone_numbers",
         {
@@ -606,7 +623,7 @@ def eum_phone_number(world: World, country: str, expected: dict[str, Any]) -> No
                 {
                     "PhoneNumberArn": f"arn:aws:sms-voice:{REGION}:{ACCOUNT}:phone-number/phone-1",
                     "PhoneNumberId": "phone-1",
-                    "PhoneNumber": "+12065550100",
+                    "PhoneNumber": number,
                     "Status": "ACTIVE",
                     "IsoCountryCode": country,
                     "MessageType": "TRANSACTIONAL",
@@ -691,6 +708,126 @@ def test_end_user_messaging_in_the_sandbox_a_jp_sender_id_and_a_low_limit(
     assert found["origination identity"][:2] == ("✓", "sender ID HOTLINE, active, for JP")
     assert result.exit_code == 1
     assert_no_phone(result.output)
+
+
+def eum_pool(world: World) -> None:
+    world.eum.add_response(
+        "describe_pools",
+        {
+            "Pools": [
+                {
+                    "PoolArn": f"arn:aws:sms-voice:{REGION}:{ACCOUNT}:pool/pool-1",
+                    "PoolId": "pool-1",
+                    "Status": "ACTIVE",
+                    "MessageType": "TRANSACTIONAL",
+                    "TwoWayEnabled": False,
+                    "SelfManagedOptOutsEnabled": False,
+                    "OptOutListName": "Default",
+                    "SharedRoutesEnabled": False,
+                    "DeletionProtectionEnabled": False,
+                    "CreatedTimestamp": datetime(2026, 1, 1, tzinfo=UTC),
+                }
+            ]
+        },
+        {"PoolIds": ["pool-1"]},
+    )
+    world.eum.add_response(
+        "list_pool_origination_identities",
+        {
+            "PoolArn": f"arn:aws:sms-voice:{REGION}:{ACCOUNT}:pool/pool-1",
+            "PoolId": "pool-1",
+            "OriginationIdentities": [
+                {
+                    "OriginationIdentityArn": f"arn:aws:sms-voice:{REGION}:{ACCOUNT}:"
+                    "sender-id/HOTLINE/JP",
+                    "OriginationIdentity": "HOTLINE",
+                    "IsoCountryCode": "JP",
+                    "NumberCapabilities": ["SMS"],
+                }
+            ],
+        },
+        {"PoolId": "pool-1"},
+    )
+
+
+def eum_number_by_e164(world: World) -> None:
+    # Every number of the account, matched by its number.
+    eum_phone_number(world, "JP", {}, number=EUM_NUMBER)
+
+
+def eum_unknown(world: World) -> None:
+    world.eum.add_client_error(
+        "describe_phone_numbers",
+        service_error_code="ResourceNotFoundException",
+        service_message="Resource phone-nope not found",
+        http_status_code=404,
+        expected_params={"PhoneNumberIds": ["phone-nope"]},
+    )
+
+
+@pytest.mark.parametrize(
+    ("identity", "answers", "expected"),
+    [
+        ("pool-1", eum_pool, ("✓", "pool pool-1, active, for JP")),
+        (EUM_NUMBER, eum_number_by_e164, ("✓", "phone number +81********22, active, for JP")),
+        (
+            "phone-nope",
+            eum_unknown,
+            (
+                "✗",
+                "phone-nope is no phone number, sender ID or pool of this account in this region",
+            ),
+        ),
+    ],
+)
+def test_the_origination_identity_is_found_whatever_form_sendtextmessage_takes_it_in(
+    aws: None, monkeypatch: pytest.MonkeyPatch, identity: str, answers: Any, expected: Any
+) -> None:
+    world = make_world(
+        monkeypatch, SmsProvider="end-user-messaging", SmsOriginationIdentity=identity
+    )
+    eum_account(world)
+    answers(world)
+    connect_answers(world)
+
+    result = world.run()
+
+    assert lines(result.output)["origination identity"][:2] == expected
+    assert EUM_NUMBER not in result.output
+    world.eum.assert_no_pending_responses()
+
+
+def test_a_network_failure_is_a_one_line_failure_of_the_checks_that_needed_it(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sns_production(world)
+    connect_answers(world)
+    stubbed = doctor.aws
+
+    class Unreachable:
+        def __getattr__(self, name: str) -> Any:
+            def call(**_: Any) -> Any:
+                raise EndpointConnectionError(
+                    endpoint_url="https://monitoring.ap-northeast-1.amazonaws.com/"
+                )
+
+            return call
+
+    monkeypatch.setattr(doctor, "aws", lambda s: Unreachable() if s == "cloudwatch" else stubbed(s))
+
+    result = world.run()
+
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    found = lines(result.output)
+    unreachable = (
+        "EndpointConnectionError: Could not connect to the endpoint URL: "
+        '"https://monitoring.ap-northeast-1.amazonaws.com/"'
+    )
+    fix = "check the network connection to AWS and run hotline doctor again"
+    assert found["alarms"] == ("✗", unreachable, fix)
+    assert found["errors of CallRequestFunction"] == ("✗", unreachable, fix)
+    assert found["dead letters"][0] == "✓"
 
 
 # --- Amazon Connect --------------------------------------------------------------------------
@@ -897,7 +1034,7 @@ def test_function_errors_in_the_last_hour_fail_naming_the_log(world: World) -> N
     assert lines(result.output)["errors of InviteReceiverFunction"] == (
         "✗",
         "3 errors in the last hour",
-        f"read its log: aws logs tail /aws/lambda/{name} --since 1h",
+        f"read its log: aws logs tail /hotline/{STACK}/functions --since 1h | grep {name}",
     )
 
 
@@ -1044,6 +1181,54 @@ def test_a_missing_directory_says_how_to_upload_it(world: World) -> None:
     assert symbol == "✗"
     assert detail.endswith("/phonenumber.json: every call apologises")
     assert fix == f"upload the people: hotline directory push phonenumber.json --stack {STACK}"
+
+
+# --- the permissions it needs ---------------------------------------------------------------
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def readme_section() -> str:
+    start = README.index("### Diagnosing a deployment: hotline doctor")
+    end = README.find("\n#", start + 1)
+    return README[start : end if end > 0 else None]
+
+
+@pytest.mark.parametrize("provider", ["sns", "end-user-messaging"])
+def test_every_call_the_doctor_makes_names_its_iam_action_and_the_readme_lists_it(
+    aws: None, monkeypatch: pytest.MonkeyPatch, provider: str
+) -> None:
+    if provider == "sns":
+        world = make_world(monkeypatch)
+        sns_sandbox(world, {TAKUMI: "Verified", MIZUKI: "Verified", REN: "Verified"})
+    else:
+        world = make_world(
+            monkeypatch, SmsProvider="end-user-messaging", SmsOriginationIdentity="pool-1"
+        )
+        eum_account(world, tier="SANDBOX")
+        eum_pool(world)
+    connect_answers(world)
+
+    result = world.run()
+
+    assert "Traceback" not in result.output
+    assert world.calls - set(doctor.ACTIONS) == set()
+    section = readme_section()
+    for operation in world.calls:
+        assert f"`{doctor.ACTIONS[operation]}`" in section, operation
+
+
+def test_each_iam_action_named_is_one_aws_has() -> None:
+    found = list(
+        (ROOT / ".venv-sam" / "lib").glob(
+            "python3*/site-packages/cfnlint/data/AdditionalSpecs/Policies.json"
+        )
+    )
+    if not found:
+        pytest.skip("the Service Authorization Reference comes with cfn-lint in .venv-sam")
+    reference = json.loads(found[0].read_text(encoding="utf-8"))
+    for action in doctor.ACTIONS.values():
+        service, name = action.split(":")
+        assert name.lower() in reference[service]["Actions"], action
 
 
 # --- a local runtime -------------------------------------------------------------------------

@@ -1194,6 +1194,9 @@ def check_alarm_subscriptions(d: Deployment) -> Iterator[Check]:
 
 def check_function_errors(d: Deployment) -> Iterator[Check]:
     functions = d.physical("AWS::Lambda::Function")
+    # Every function logs to the stack's one group, in streams named YYYY/MM/DD/<function>[…]
+    # (`aws logs tail` prints each line's stream); an older stack, to Lambda's own groups.
+    group = d.outputs.get("FunctionLogGroupName")
     cloudwatch = d.client("cloudwatch")
     end = datetime.now(UTC)
     start = end - ERROR_WINDOW
@@ -1220,7 +1223,9 @@ def check_function_errors(d: Deployment) -> Iterator[Check]:
                 f"errors of {logical}",
                 FAILED,
                 f"{errors} error{'s' if errors > 1 else ''} in the last hour",
-                f"read its log: aws logs tail /aws/lambda/{name} --since 1h",
+                f"read its log: aws logs tail {group} --since 1h | grep {name}"
+                if group
+                else f"read its log: aws logs tail /aws/lambda/{name} --since 1h",
             )
     if not failing:
         yield Check(

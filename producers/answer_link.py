@@ -55,7 +55,7 @@ def answer(token: str) -> Response[str]:
         # The answer is stored but not yet announced (EventBridge refused the entry, or the
         # PutEvents call itself failed); pressing again announces it.
         logger.exception("answer stored, announcement failed")
-        return _respond(error_page(503, "retry"))
+        return _failed()
     if answered.page.status_code == 200 and given in ("yes", "no"):
         metrics.add_metric(name="Answers", unit=MetricUnit.Count, value=1)
     settled = answered.settled
@@ -77,6 +77,13 @@ def unexpected(_: Exception) -> Response[str]:
     # caching) saying to try again, not API Gateway's bare 500. Nothing was answered, or the
     # answer is stored and pressing again announces it.
     logger.exception("answer page failed")
+    return _failed()
+
+
+def _failed() -> Response[str]:
+    """The retry page. It is an answer, not a function error, so the Errors alarm never sees
+    it: AnswerPageFailures is what its alarm watches."""
+    metrics.add_metric(name="AnswerPageFailures", unit=MetricUnit.Count, value=1)
     return _respond(error_page(503, "retry"))
 
 

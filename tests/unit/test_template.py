@@ -819,12 +819,7 @@ def emitted(metric):
         "SmsFailed",
         "HotlinePinFailures",
         "PinFailures",
-        pytest.param(
-            "AnswerPageFailures",
-            marks=pytest.mark.xfail(
-                strict=True, reason="the answer page's 503 paths do not emit it yet"
-            ),
-        ),
+        "AnswerPageFailures",
     ],
 )
 def test_every_alarm_on_the_codes_metrics_watches_a_metric_the_code_emits(metric):

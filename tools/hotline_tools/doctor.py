@@ -701,7 +701,7 @@ def _spend_limit(d: Deployment, expected: float) -> tuple[float | None, str, str
         return (
             None,
             "SNS MonthlySpendLimit is not set: SNS applies the account's maximum (USD 1 on a new "
-            "account), which doctor cannot read",
+            "account), which doctor does not read",
             fix,
         )
     try:

@@ -8,7 +8,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from hotline_core import messages
 from hotline_core.benefits import FAILURE_WINDOW, LOCKOUT, MAX_WRONG_PINS
@@ -28,8 +28,9 @@ if TYPE_CHECKING:
 FlowStep = Literal["done", "pin", "choose"]
 MAX_PIN_TRIES = 3  # PIN entries per call; the per-phone lockout spans calls
 MAX_CHOICE_TRIES = 2  # a wrong or missing digit is asked again once, then goodbye
-# DTMF keys are ASCII: str.isdigit() would also take "²" or "١" (and int() then fails on "²").
-_DIGITS = re.compile(r"[0-9]{1,2}")
+# The count the flow hands back (`tries`) in ASCII digits: str.isdigit() would also take "²"
+# or "١" (and int() then fails on "²").
+_TRIES = re.compile(r"[0-9]{1,2}")
 _MENU_DIGITS = ("1", "2", "3", "4", "5", "6", "7", "8")  # a circle of 9: 8 others
 
 
@@ -41,17 +42,22 @@ class CallInput:
     asked: str = ""  # "pin" or "choice": which question `pin` / `choice` answers
     pin: str = ""
     choice: str = ""
-    tries: int = 0  # how many answers to that question were wrong so far (echoed back)
+    wrong_pins: int = 0  # PINs this call got wrong so far (timeouts and short entries too)
+    wrong_choices: int = 0  # menu digits this call got wrong or missing so far
     pin_proof: str = ""  # from an earlier invocation of this call whose PIN was right
 
     @classmethod
     def from_parameters(cls, parameters: Mapping[str, str]) -> CallInput:
+        # The flow carries one count, `tries`, back with whichever question it asked.
         tries = parameters.get("tries", "")
+        wrong = int(tries) if _TRIES.fullmatch(tries) else 0
+        asked = parameters.get("asked", "")
         return cls(
-            asked=parameters.get("asked", ""),
+            asked=asked,
             pin=parameters.get("pin", ""),
             choice=parameters.get("choice", ""),
-            tries=int(tries) if _DIGITS.fullmatch(tries) else 0,
+            wrong_pins=wrong if asked == "pin" else 0,
+            wrong_choices=wrong if asked == "choice" else 0,
             pin_proof=parameters.get("pin_proof", ""),
         )
 
@@ -68,7 +74,9 @@ class CallAnswer:
     lang: str = "ja"
     created: bool = False
     step: FlowStep = "done"
-    tries: int = 0
+    # How many answers to the question `step` asks were wrong so far: the flow hands it back
+    # as `tries` with the next answer (one attribute, whichever the question).
+    wrong_answers: int = 0
     pin_proof: str = ""
     outcome: str = ""  # for logs and metrics only
 
@@ -81,7 +89,7 @@ class CallAnswer:
             "step": self.step,
             "needs_pin": "true" if self.step == "pin" else "false",
             "needs_choice": "true" if self.step == "choose" else "false",
-            "tries": str(self.tries),
+            "tries": str(self.wrong_answers),
             "pin_proof": self.pin_proof,
         }
 
@@ -133,15 +141,25 @@ def request_call(
     )
 
 
-def _say(caller: Person, key: str, outcome: str, step: FlowStep = "done", **kw: Any) -> CallAnswer:
-    values = {k: v for k, v in kw.items() if isinstance(v, str)}
+def _say(
+    caller: Person,
+    key: str,
+    outcome: str,
+    step: FlowStep = "done",
+    *,
+    wrong_answers: int = 0,
+    proof: str = "",
+    **values: str,
+) -> CallAnswer:
+    """The prompt `key` in the caller's language, filled with `values`, and the flow's next
+    step; the count and the PIN proof ride along to the next invocation."""
     return CallAnswer(
         registered=True,
         prompt=messages.text(key, caller.lang, **values),
         lang=caller.lang,
         step=step,
-        tries=kw.get("tries", 0),
-        pin_proof=kw.get("proof", ""),
+        wrong_answers=wrong_answers,
+        pin_proof=proof,
         outcome=outcome,
         receiver_name=values.get("receiver", ""),
     )
@@ -174,10 +192,10 @@ def _check_pin(
         )
         if failure.locked_now:
             return _say(caller, "prompt_locked", "pin_lockout")  # this wrong PIN locked it
-    tries = call.tries + 1
-    if tries >= MAX_PIN_TRIES:
+    wrong_pins = call.wrong_pins + 1
+    if wrong_pins >= MAX_PIN_TRIES:
         return _say(caller, "prompt_goodbye", "pin_wrong")
-    return _say(caller, "prompt_pin_again", "pin_wrong", step="pin", tries=tries)
+    return _say(caller, "prompt_pin_again", "pin_wrong", step="pin", wrong_answers=wrong_pins)
 
 
 def _choose(caller: Person, circle: Circle, call: CallInput, proof: str) -> Person | CallAnswer:
@@ -190,11 +208,17 @@ def _choose(caller: Person, circle: Circle, call: CallInput, proof: str) -> Pers
     digit = call.choice
     if digit in _MENU_DIGITS[: len(others)]:
         return others[int(digit) - 1]
-    tries = call.tries + 1
-    if tries >= MAX_CHOICE_TRIES:
+    wrong_choices = call.wrong_choices + 1
+    if wrong_choices >= MAX_CHOICE_TRIES:
         return _say(caller, "prompt_goodbye", "no_choice")
     return _say(
-        caller, "prompt_choose_again", "menu", step="choose", menu=names, tries=tries, proof=proof
+        caller,
+        "prompt_choose_again",
+        "menu",
+        step="choose",
+        menu=names,
+        wrong_answers=wrong_choices,
+        proof=proof,
     )
 
 

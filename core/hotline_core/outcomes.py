@@ -7,10 +7,10 @@ from hotline_core.events import Accepted, Declined, MutualCallMatched, TimedOut
 from hotline_core.ports import EventPublisher
 from hotline_core.requests import CallRequest, State
 
-OutcomeEvent = Accepted | Declined | TimedOut
+OutcomeEvent = Accepted | Declined | TimedOut | MutualCallMatched
 
 
-def outcome_event(request: CallRequest) -> OutcomeEvent | MutualCallMatched | None:
+def outcome_event(request: CallRequest) -> OutcomeEvent | None:
     """The event that announces how `request` ended; None while it is still open."""
     at = request.answered_at or request.answer_by
     common = {

@@ -66,10 +66,12 @@ def invite_receiver(
     return blocked
 
 
+# The outcomes the caller alone is told of; in a mutual call both people are texted.
+CallerOutcome = Accepted | Declined | TimedOut
 MessageKind = Literal["outcome", "late"]
 
 
-def caller_message(event: OutcomeEvent) -> tuple[MessageKind, str]:
+def caller_message(event: CallerOutcome) -> tuple[MessageKind, str]:
     """The one text the caller gets for this outcome, and which of their two possible
     messages it is: the outcome, or the late "free now" after a time-out."""
     lang = event.caller.lang
@@ -87,9 +89,7 @@ class OutcomeInFlight(RuntimeError):
     invocation fails and Lambda's retry a minute later sends it after."""
 
 
-def tell_caller(
-    event: OutcomeEvent | MutualCallMatched, sms: OnceOnlySender, store: RequestStore
-) -> None:
+def tell_caller(event: OutcomeEvent, sms: OnceOnlySender, store: RequestStore) -> None:
     """One key per kind: whatever races happened, the caller gets one outcome and at most
     one late "free now", and never a "can't talk" after any text saying they can talk."""
     if isinstance(event, MutualCallMatched):

@@ -1,5 +1,5 @@
 """SMS segments per conversation, counted with the real GSM-7 / UCS-2 segmentation
-(`hotline_core.messages.sms_segments`) on the real message texts and a real link token, and
+(`hotline_tools.segments.sms_segments`) on the real message texts and a real link token, and
 how long a name may be before a text needs one more segment."""
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def _bodies(lang: str, base: str, token: str) -> dict[str, str]:
 
 def longest_name(render: Callable[[str], str], char: str, segments: int) -> int:
     """The longest name (in `char`s) for which `render(name)` still fits `segments`."""
-    from hotline_core.messages import sms_segments
+    from hotline_tools.segments import sms_segments
 
     n = 0
     while n < 500 and sms_segments(render(char * (n + 1))) <= segments:
@@ -96,7 +96,7 @@ def longest_name(render: Callable[[str], str], char: str, segments: int) -> int:
 
 
 def _text_row(lang: str, link: str, key: str, body: str) -> dict[str, Any]:
-    from hotline_core.messages import sms_encoding, sms_segments, sms_units
+    from hotline_tools.segments import sms_encoding, sms_segments, sms_units
 
     return {
         "lang": lang,
@@ -110,8 +110,9 @@ def _text_row(lang: str, link: str, key: str, body: str) -> dict[str, Any]:
 
 
 def measure() -> dict[str, Any]:
-    from hotline_core.messages import sms_segments, text
+    from hotline_core.messages import text
     from hotline_core.requests import new_link
+    from hotline_tools.segments import sms_segments
 
     token = new_link(datetime.now(UTC)).token
     texts: list[dict[str, Any]] = []
@@ -209,7 +210,7 @@ def render(r: dict[str, Any]) -> str:
     out = [
         "## 1. SMS segments per conversation",
         "",
-        "Counted by `hotline_core.messages.sms_segments`, which splits a message as the "
+        "Counted by `hotline_tools.segments.sms_segments`, which splits a message as the "
         "network does: GSM-7 when every character is in the GSM-7 alphabet (160 septets in "
         "one SMS; 153 per part once split; an extension-table character such as `€` or `[` is "
         "an escape plus the character, two septets), otherwise UCS-2 for the whole message "

@@ -7,7 +7,7 @@ from __future__ import annotations
 from benchmarks import api_calls, cold_start, segments
 from benchmarks.common import SHORT_BASE
 from hotline_core import messages
-from hotline_core.messages import sms_segments
+from hotline_tools.segments import sms_segments
 
 
 def test_segment_and_flow_invocation_figures_meet_their_targets():

@@ -17,9 +17,10 @@ from hypothesis import strategies as st
 
 from hotline_core.adapters.directory_source import S3Directory
 from hotline_core.directory import DirectoryError, parse_directory
-from hotline_core.messages import sms_segments, text
+from hotline_core.messages import text
 from hotline_core.phone import mask_phone
 from hotline_core.requests import hash_token, looks_like_token, new_link, timer_fire_at
+from hotline_tools.segments import sms_segments
 from tests.conftest import EVENTS
 
 

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hotline_core.messages import sms_encoding, sms_parts, sms_segments, sms_units, text
+from hotline_core.messages import text
+from hotline_tools.segments import sms_encoding, sms_parts, sms_segments, sms_units
 
 EMOJI = "😀"  # outside the BMP: a surrogate pair, two UTF-16 units
 ESC = 0x1B  # the GSM-7 escape to the extension table

@@ -282,7 +282,8 @@ def _condition_holds(condition: dict[str, Any], context: dict[str, str]) -> bool
     """Only the keys a Need carries (iam:PassedToService) are evaluated, with the string
     and ARN operators. Every other condition is taken as met, because the request's other
     values (source IP, tags, time...) are not modelled: on an Allow that may pass a call AWS
-    would deny; on a Deny it reports one AWS might allow (the template has no Deny today)."""
+    would deny; on a Deny it reports one AWS might allow (the template's one Deny, sns:Publish
+    on every SNS ARN, has no condition)."""
     operators: dict[str, Callable[[str, str], bool]] = {
         "StringEquals": lambda want, have: want == have,
         "StringLike": lambda want, have: _glob(want, have),
@@ -348,10 +349,13 @@ class RolePolicies:
     def statements(self, principal: str) -> list[dict[str, Any]]:
         role = self.role_of(principal)
         if role not in self._cache:
+            # The statement list is resolved whole: an Fn::If may choose it (SendSmsPolicy's,
+            # by SmsProvider), and AWS::NoValue leaves nothing.
             self._cache[role] = [
-                self.resolve(statement)
+                statement
                 for document in self._documents(role)
-                for statement in as_list(document.get("Statement") or [])
+                for statement in as_list(self.resolve(document.get("Statement") or []))
+                if statement is not None
             ]
         return self._cache[role]
 

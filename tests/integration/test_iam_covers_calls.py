@@ -131,6 +131,9 @@ class Played:
     failed: list[tuple[str, str]]
     functions: set[str]
     roles: dict[str, str]  # role ARN → logical id
+    # End User Messaging's runtime: the phases it played, and its resolution (its conditions
+    # choose the other SMS provider's permissions).
+    end_user_messaging: tuple[set[str], Any]
     resolve: Any
 
 
@@ -177,6 +180,8 @@ def played():
     try:
         with running(end_user_messaging, recorder, hook):
             _play_end_user_messaging(end_user_messaging, recorder)
+            eum_phases = {c.phase for c in recorder.api_calls}
+            eum_refs = end_user_messaging.stack.refs
         with running(sns, recorder, hook) as names:
             prompts, replayed = _play(sns, recorder, hook)
             refs = sns.stack.refs
@@ -191,6 +196,10 @@ def played():
                 failed=list(hook.failed),
                 functions=set(sns.stack.functions),
                 roles={r["Arn"]: lid for lid, r in refs.items() if ":role/" in r.get("Arn", "")},
+                end_user_messaging=(
+                    eum_phases,
+                    lambda expr: end_user_messaging.template.resolve(expr, eum_refs),
+                ),
                 # The local runtime's own !Ref / !GetAtt / !Sub resolution, on what it made
                 # (both runtimes make the same names: one stack name, one template).
                 resolve=lambda expr: sns.template.resolve(expr, refs),
@@ -428,16 +437,25 @@ def report(missing: list[Need]) -> str:
     return "\n".join(lines)
 
 
+def providers(played, request) -> tuple[RolePolicies, RolePolicies, set[str]]:
+    """The roles as CloudFormation gets them (SAM policy templates expanded, one per
+    function) with SNS as the SMS provider and with End User Messaging, and the phases the
+    End User Messaging runtime played."""
+    resources = request.getfixturevalue("transformed")
+    phases, resolve = played.end_user_messaging
+    return RolePolicies(resources, played.resolve), RolePolicies(resources, resolve), phases
+
+
 def test_every_recorded_call_is_allowed_by_the_calling_functions_role(played, request):
-    # The roles as CloudFormation gets them: SAM policy templates expanded, one per function.
-    policies = RolePolicies(request.getfixturevalue("transformed"), played.resolve)
+    sns, end_user_messaging, phases = providers(played, request)
     found, unmapped = all_needs(played)
     if unmapped:
         pytest.fail(
             "calls with no IAM mapping:\n" + "\n".join(sorted(set(unmapped))), pytrace=False
         )
     assert len(found) >= len(played.calls)
-    missing = [n for n in found if not policies.allows(n)]
+    # Each call against the roles of the stack it ran in: only that provider's SMS grant.
+    missing = [n for n in found if not (end_user_messaging if n.phase in phases else sns).allows(n)]
     if missing:
         pytest.fail(
             f"{len(missing)} recorded AWS calls would be denied on AWS; missing permissions:\n"
@@ -448,24 +466,35 @@ def test_every_recorded_call_is_allowed_by_the_calling_functions_role(played, re
 
 def test_every_permission_granted_is_used_by_a_path_played_here(played, request):
     """The other direction: a grant no recorded call needs is either more than the code
-    uses, or a path this module does not play yet (then play it above)."""
-    policies = RolePolicies(request.getfixturevalue("transformed"), played.resolve)
+    uses, or a path this module does not play yet (then play it above). What End User
+    Messaging's stack grants beyond SNS's must be used by the calls made there."""
+    sns, end_user_messaging, phases = providers(played, request)
     found, _ = all_needs(played)
     principals = {n.principal for n in found}
-    unused = [
-        f"- {principal}: {action} on {resource}"
-        for principal in sorted(principals)
-        for statement in policies.statements(principal)
-        if statement["Effect"] == "Allow"
-        for action in as_list(statement["Action"])
-        for resource in as_list(statement["Resource"])
-        if not any(
-            n.principal == principal
-            and action_matches(action, n.action)
-            and resource_matches(resource, n.resource)
-            for n in found
-        )
-    ]
+
+    def unused_in(policies, needs, beside=None):
+        return [
+            f"- {principal}: {action} on {resource}"
+            for principal in sorted(principals)
+            for statement in policies.statements(principal)
+            if statement["Effect"] == "Allow"
+            and (beside is None or statement not in beside.statements(principal))
+            for action in as_list(statement["Action"])
+            for resource in as_list(statement["Resource"])
+            if not any(
+                n.principal == principal
+                and action_matches(action, n.action)
+                and resource_matches(resource, n.resource)
+                for n in needs
+            )
+        ]
+
+    eum_needs = [n for n in found if n.phase in phases]
+    unused = unused_in(sns, found) + unused_in(end_user_messaging, eum_needs, beside=sns)
+    assert any(
+        "sms-voice:SendTextMessage" in as_list(s["Action"])
+        for s in end_user_messaging.statements("InviteReceiverFunction")
+    )
     assert principals >= played.functions | {"SchedulerRole"}
     if unused:
         pytest.fail(

@@ -298,3 +298,18 @@ def test_the_shipped_template_is_read_with_its_flows_schemas_and_alarms():
     assert "Fn::Transform" not in json.dumps(template.doc)
     alarms = nested_template(ROOT, template.resources["Alarms"])
     assert alarms is not None and "FunctionErrorsAlarm" in alarms["Resources"]
+
+
+def test_split_and_select_resolve_as_cloudformation_resolves_them(tmp_path):
+    text = (
+        "Parameters:\n  Arn: {Type: String, Default: 'arn:aws:connect:r:1:instance/i'}\n"
+        "Conditions:\n"
+        "  InR: !Equals [!Select [3, !Split [':', !Sub '${Arn}:::r']], r]\n"
+        "Resources: {}\n"
+    )
+    template = Template(project(tmp_path, text))
+
+    assert template.conditions["InR"] is True
+    assert template.resolve({"Fn::Select": [1, {"Fn::Split": ["/", "a/b"]}]}, {}) == "b"
+    with pytest.raises(TemplateError, match="cannot select nonexistent value at index 6"):
+        template.resolve({"Fn::Select": [6, {"Fn::Split": [":", {"Ref": "Arn"}]}]}, {})

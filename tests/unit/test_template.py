@@ -11,7 +11,14 @@ import sys
 import pytest
 import yaml
 
-from hotline_tools.local.template import Template, load_template, nested_template, parse_template
+from hotline_tools.local.template import (
+    REGION,
+    Template,
+    TemplateError,
+    load_template,
+    nested_template,
+    parse_template,
+)
 from tests.conftest import ROOT
 
 # As CloudFormation processes it before SAM: every AWS::Include resolved.
@@ -101,10 +108,21 @@ def policy_documents(resources):
             yield name, props["PolicyDocument"]
 
 
+def either_branch(node):
+    """A document's statements, those of both branches of an Fn::If included: what may be
+    granted under some parameters is checked as if it always were."""
+    if isinstance(node, dict) and "Fn::If" in node:
+        _, yes, no = node["Fn::If"]
+        return [*either_branch(yes), *either_branch(no)]
+    if isinstance(node, list):
+        return [statement for item in node for statement in either_branch(item)]
+    return [] if node == {"Ref": "AWS::NoValue"} else [node]
+
+
 def statements(resources=None):
     """Every IAM statement, with where it lives."""
     for name, document in policy_documents(RESOURCES if resources is None else resources):
-        for statement in as_list(document["Statement"]):
+        for statement in either_branch(document["Statement"]):
             yield name, statement
 
 
@@ -545,6 +563,156 @@ def test_every_consumer_gets_allow_replay_side_effects_off_by_default():
         assert environment(name).get("ALLOW_REPLAY_SIDE_EFFECTS") == {
             "Ref": "AllowReplaySideEffects"
         }, name
+
+
+def chosen(node, conditions):
+    """`node` as CloudFormation takes it under `conditions`: each Fn::If replaced by its
+    branch, AWS::NoValue dropped, and a resource whose Condition is false left out."""
+    if isinstance(node, list):
+        return [v for v in (chosen(i, conditions) for i in node) if v != {"Ref": "AWS::NoValue"}]
+    if not isinstance(node, dict):
+        return node
+    if "Fn::If" in node:
+        name, yes, no = node["Fn::If"]
+        return chosen(yes if conditions[name] else no, conditions)
+    return {
+        k: chosen(v, conditions)
+        for k, v in node.items()
+        if not (isinstance(v, dict) and v.get("Condition") in conditions)
+        or conditions[v["Condition"]]
+    }
+
+
+SMS_PROVIDERS = {  # SmsProvider -> the parameters it deploys with, and its one action
+    "sns": ({}, "sns:Publish"),
+    "end-user-messaging": (
+        {
+            "SmsProvider": "end-user-messaging",
+            "SmsOriginationIdentity": "arn:aws:sms-voice:ap-northeast-1:123456789012:pool/pool-1",
+        },
+        "sms-voice:SendTextMessage",
+    ),
+}
+
+
+def deployed_with(transformed, parameters):
+    """The transformed template's resources under `parameters`, and the local runtime's
+    resolution of what they hold (pseudo parameters, the parameters themselves)."""
+    template = Template(ROOT / "template.yaml", parameters=parameters)
+    return chosen(transformed, template.conditions), template
+
+
+@pytest.mark.parametrize("provider", sorted(SMS_PROVIDERS))
+def test_only_the_chosen_sms_providers_permissions_exist(transformed, provider):
+    parameters, action = SMS_PROVIDERS[provider]
+    resources, _ = deployed_with(transformed, parameters)
+    sms_actions = {a for _, a in SMS_PROVIDERS.values()}
+    granted = {a for _, actions, _ in allows(resources) for a in actions}
+    assert action in granted
+    assert not sms_actions - {action} & granted, f"{provider}: {sms_actions & granted}"
+    # Nothing of the other provider's at all, not even a Deny.
+    mentioned = json.dumps(resources)
+    for other in sms_actions - {action}:
+        assert other not in mentioned, f"{provider} deploys {other}"
+
+
+def test_sns_publish_reaches_a_phone_number_but_no_topic_or_endpoint(transformed):
+    from tests.iam_policy import Need, allowed
+
+    resources, template = deployed_with(transformed, {})
+    document = resources["SendSmsPolicy"]["Properties"]["PolicyDocument"]
+    granted = [template.resolve(s, {}) for s in as_list(document["Statement"])]
+
+    def may(resource):
+        return allowed(granted, Need("SendSmsPolicy", "publish", "sns:Publish", resource))
+
+    assert may("*")  # a phone number: Publish with PhoneNumber has no resource ARN
+    for arn in (
+        "arn:aws:sns:ap-northeast-1:123456789012:hotline-alarms",  # this account's topic
+        "arn:aws:sns:us-east-1:210987654321:someone-elses",
+        "arn:aws:sns:ap-northeast-1:123456789012:endpoint/GCM/app/0f1e",  # a push endpoint
+    ):
+        assert not may(arn), arn
+
+
+def test_a_connect_instance_in_another_region_is_refused():
+    def arn(region):
+        uuid = "0" * 8 + "-0000-0000-0000-" + "0" * 12
+        return f"arn:aws:connect:{region}:123456789012:instance/{uuid}"
+
+    here = Template(ROOT / "template.yaml", parameters={"ConnectInstanceArn": arn(REGION)})
+    elsewhere = Template(
+        ROOT / "template.yaml", parameters={"ConnectInstanceArn": arn("us-east-1")}
+    )
+    assert Template(ROOT / "template.yaml").conditions["ConnectInstanceIsInThisRegion"]
+    assert here.conditions["ConnectInstanceIsInThisRegion"]
+    assert not elsewhere.conditions["ConnectInstanceIsInThisRegion"]
+    # The first Connect resource resolves the instance only when it is this region's; else
+    # resolving it fails, as CloudFormation fails the deploy, before anything is created.
+    guarded = RESOURCES["CallRequestIntegration"]["Properties"]["InstanceId"]
+    assert here.resolve(guarded, {}) == arn(REGION)
+    with pytest.raises(TemplateError, match="Fn::Select cannot select nonexistent value"):
+        elsewhere.resolve(guarded, {})
+    # Rules cannot read inside a parameter: the refusal is not one (and is not claimed to be).
+    assert "ConnectInstanceArn" not in json.dumps(DOC["Rules"])
+
+
+def test_execute_api_is_off_exactly_when_the_link_is_on_a_custom_domain(transformed):
+    disabled = {"Fn::If": ["HasCustomDomain", True, False]}
+    assert RESOURCES["AnswerApi"]["Properties"]["DisableExecuteApiEndpoint"] == disabled
+    # SAM writes it into the API's OpenAPI body, where CloudFormation resolves it.
+    [api] = [r for r in transformed.values() if r["Type"] == "AWS::ApiGatewayV2::Api"]
+    [server] = api["Properties"]["Body"]["servers"]
+    endpoint = server["x-amazon-apigateway-endpoint-configuration"]
+    assert endpoint["disableExecuteApiEndpoint"] == disabled
+    # With a custom domain nothing points at execute-api: the link and the output.
+    cert = "arn:aws:acm:ap-northeast-1:123456789012:certificate/" + "0" * 8
+    domain = {"CustomDomainName": "h.example.jp", "CustomDomainCertificateArn": cert}
+    for parameters in ({}, domain):
+        template = Template(ROOT / "template.yaml", parameters=parameters)
+        refs = {"AnswerApi": {"Ref": "abcdefghij"}}
+        link = environment("CallRequestFunction")["LINK_BASE_URL"]
+        shown = [
+            template.resolve(link, refs),
+            template.resolve(DOC["Outputs"]["AnswerApiUrl"]["Value"], refs),
+        ]
+        on_execute_api = ["execute-api" in url for url in shown]
+        assert on_execute_api == [not parameters] * 2, (parameters, shown)
+
+
+# What the answer page's access log may hold: never the path (the link's token is in it) and
+# nothing that says who tapped (the source IP).
+ACCESS_LOG_VARIABLES = {
+    "$context.requestId",
+    "$context.requestTime",
+    "$context.routeKey",  # the route's template: "GET /a/{token}"
+    "$context.status",
+    "$context.responseLength",
+    "$context.responseLatency",
+    "$context.integrationStatus",
+    "$context.integrationLatency",
+}
+
+
+def test_the_answer_pages_access_log_never_holds_the_link_token(transformed):
+    [stage] = [r for r in transformed.values() if r["Type"] == "AWS::ApiGatewayV2::Stage"]
+    settings = stage["Properties"]["AccessLogSettings"]
+    group = settings["DestinationArn"]["Fn::GetAtt"][0]
+    assert transformed[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    text = settings["Format"]
+    record = json.loads(text)  # one JSON object a request
+    used = set(re.findall(r"\$context\.[A-Za-z.]+", text))
+    assert "$context.routeKey" in used and "$context.requestId" in used
+    assert used <= ACCESS_LOG_VARIABLES, used - ACCESS_LOG_VARIABLES
+    assert all(re.fullmatch(r"\$context\.[A-Za-z.]+", v) for v in record.values())
+    # The routes it names are templates, the token a placeholder.
+    paths = {
+        e["Properties"]["Path"]
+        for r in of_type("AWS::Serverless::Function").values()
+        for e in (r["Properties"].get("Events") or {}).values()
+        if e["Type"] == "HttpApi"
+    }
+    assert paths == {"/a/{token}"}
 
 
 def test_the_http_api_stage_is_throttled(transformed):

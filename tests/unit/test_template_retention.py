@@ -59,7 +59,7 @@ def test_the_function_log_group_is_not_where_lambda_makes_its_own():
 
 def test_every_log_group_of_the_stack_has_a_retention_parameter(sam):
     groups = of_type(sam, "AWS::Logs::LogGroup")
-    assert len(groups) >= 2  # the functions' and the event log
+    assert len(groups) >= 3  # the functions', the event log, the answer page's access log
     for name, group in groups.items():
         retention = group["Properties"].get("RetentionInDays")
         assert isinstance(retention, dict) and retention["Ref"] in DOC["Parameters"], name

@@ -131,7 +131,7 @@ def provision(template: Template, clients: Any) -> Stack:
             continue
         kind = resource["Type"]
         if kind in ("AWS::Events::Rule", "AWS::Logs::LogGroup"):
-            by_type.setdefault(kind, []).append(logical_id)  # after everything they name
+            by_type.setdefault(kind, []).append(logical_id)  # named apart from the others
             continue
         if kind == "AWS::Serverless::Function" or kind in NO_LOCAL_MEANING:
             if kind == "AWS::IAM::Role":
@@ -149,18 +149,19 @@ def provision(template: Template, clients: Any) -> Stack:
                 f"{logical_id}: resource type {kind} is not emulated by the local runtime"
             )
         by_type.setdefault(kind, []).append(logical_id)
-    for kind in order:
-        for logical_id in by_type.get(kind, []):
-            props = template.resolve(template.resources[logical_id].get("Properties", {}), refs)
-            refs[logical_id] = _create(kind, logical_id, props, stack, clients)
     for logical_id in by_type.get("AWS::Logs::LogGroup", []):
-        # Nothing is created: a log group only names where a rule's events go.
+        # Nothing is created: a log group only names where logs go (a function's, an API's
+        # access log, a rule's events), so it is named first and anything may point at it.
         name_ref = template.resources[logical_id].get("Properties", {}).get("LogGroupName")
         name = str(template.resolve(name_ref, refs)) if name_ref else f"{stack}-{logical_id}"
         refs[logical_id] = {
             "Ref": name,
             "Arn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}:*",
         }
+    for kind in order:
+        for logical_id in by_type.get(kind, []):
+            props = template.resolve(template.resources[logical_id].get("Properties", {}), refs)
+            refs[logical_id] = _create(kind, logical_id, props, stack, clients)
     provisioned: dict[str, ProvisionedFunction] = {}
     sqs = clients("sqs")
     for fn in functions:

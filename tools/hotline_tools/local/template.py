@@ -322,7 +322,14 @@ class Template:
             return sep.join(str(self._evaluate(i, refs)) for i in items)
         if key == "Fn::Select":
             index, items = arg
-            return self._evaluate(items, refs)[int(index)]
+            chosen = self._evaluate(items, refs)
+            if not 0 <= int(index) < len(chosen):
+                # CloudFormation refuses the template with the same words.
+                raise TemplateError(f"Fn::Select cannot select nonexistent value at index {index}")
+            return chosen[int(index)]
+        if key == "Fn::Split":
+            delimiter, text = arg
+            return str(self._evaluate(text, refs)).split(delimiter)
         if key.startswith("Fn::"):
             raise TemplateError(f"intrinsic {key} is not supported by the local runtime")
         return {key: self._evaluate(arg, refs)}

@@ -140,3 +140,35 @@ def test_log_retentions_are_values_cloudwatch_logs_accepts(name):
     allowed = parameter(name)["AllowedValues"]
     assert parameter(name)["Default"] in allowed
     assert set(allowed) <= {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731}
+
+
+def test_the_readmes_personal_data_table_says_what_the_code_and_the_template_do():
+    from hotline_core.adapters.idempotency import RECORD_LIFETIME_SECONDS
+    from hotline_core.benefits import FAILURE_WINDOW, LOCKOUT
+    from hotline_core.requests import LINK_LIFETIME, REQUEST_RETENTION
+    from tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index("### Where personal data lives")
+    section = readme[start : readme.index("\n#", start + 1)]
+    rows = {
+        line.split("|")[1].strip(): line for line in section.splitlines() if line.startswith("| ")
+    }
+
+    def row(where):
+        [found] = [line for name, line in rows.items() if name.startswith(where)]
+        return found
+
+    assert f"TTL {REQUEST_RETENTION.days} days after the call" in row("requests table")
+    assert f"works {int(LINK_LIFETIME.total_seconds() // 3600)} hours" in row("requests table")
+    assert f"TTL {RECORD_LIFETIME_SECONDS // 86400} days" in row("once-only claims")
+    assert FAILURE_WINDOW.total_seconds() == LOCKOUT.total_seconds() == 3600
+    assert "1 hour each" in row("PIN attempts")
+    assert f"{FOURTEEN_DAYS // 86400} days, encrypted" in row("dead-letter queues")
+    for where, name in [
+        ("bus archive", "ArchiveRetentionDays"),
+        ("function logs", "LogRetentionDays"),
+        ("answer page access log", "LogRetentionDays"),
+        ("event log", "EventLogRetentionDays"),
+    ]:
+        assert f"`{name}` (default {parameter(name)['Default']})" in row(where), where

@@ -5,6 +5,7 @@ is validated exactly as the Lambda validates it, before anything is uploaded.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -25,6 +26,7 @@ from hotline_tools.operate import (
     local_request,
     stack_outputs,
 )
+from hotline_tools.segments import LANG_NAMES, is_default_link, long_invitations
 
 DIRECTORY_KEY = "phonenumber.json"
 
@@ -34,6 +36,7 @@ err = Console(stderr=True)
 directory_app = typer.Typer(help="The directory of people (phonenumber.json).")
 
 FileArg = Annotated[Path, typer.Argument(help="phonenumber.json to check")]
+BASE_URL = re.compile(r"^https?://[^/]+$")  # as the template's PublicBaseUrl allows
 
 
 def load(file: Path) -> tuple[bytes, Directory]:
@@ -70,11 +73,50 @@ def print_people(directory: Directory) -> None:
     console.print(table)
 
 
+def _base_url(value: str | None) -> str | None:
+    if value is not None and not BASE_URL.match(value):
+        raise typer.BadParameter("a base like https://h.example.jp (no path)")
+    return value
+
+
+def warn_of_long_invitations(directory: Directory, base_url: str | None) -> None:
+    """A warning per name that makes an invitation longer than the README promises: the
+    file is still valid, but every call from that person costs a segment more."""
+    link = "the default execute-api link"
+    if base_url is not None:
+        link = f"{'the execute-api link' if is_default_link(base_url) else 'a short domain'} "
+        link += f"({base_url})"
+    for long in long_invitations(directory, base_url):
+        why = f"The first {long.fits} of its characters would fit."
+        if long.made_ucs2:
+            why = "A character outside GSM-7 makes the whole text UCS-2, 70 to a segment."
+        err.print(
+            f"[yellow]warning: {escape(long.name)}'s name makes the {LANG_NAMES[long.lang]} "
+            f"invitation {long.segments} SMS segments; the README promises {long.promise} "
+            f"with {escape(link)}. {why}[/yellow]",
+            soft_wrap=True,
+        )
+
+
 @directory_app.command("check")
-def check(file: FileArg) -> None:
-    """Validate a directory; print who is in it (phones masked), or exactly what is wrong."""
+def check(
+    file: FileArg,
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            "--base-url",
+            callback=_base_url,
+            help="the SMS link's base the stack uses (PublicBaseUrl, or https://"
+            "<CustomDomainName>), to count the invitations' segments with; default: the "
+            "execute-api link",
+        ),
+    ] = None,
+) -> None:
+    """Validate a directory; print who is in it (phones masked), or exactly what is wrong.
+    Warn of a name that makes an invitation longer than the README's segment promise."""
     _, directory = load(file)
     print_people(directory)
+    warn_of_long_invitations(directory, base_url)
     console.print("[green]ok[/green]")
 
 

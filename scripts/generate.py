@@ -11,8 +11,10 @@ python scripts/generate.py --check  fail when generated/ differs from what this 
   DeadLetterConfig names) and the queue policy that lets only that rule send to it; the
   template includes it among its resources with AWS::Include.
 - generated/alarms.yaml: the alarms that share one shape, derived from the template's wiring
-  (a depth alarm per dead-letter queue; errors and throttles summed over every function); the
-  template nests it as the application Alarms.
+  (a depth alarm per dead-letter queue; errors and throttles summed over every function; one
+  per metric in CODE_METRICS, on the namespace and service the template gives Powertools; the
+  contact flows' errors, under the flows' own condition); the template nests it as the
+  application Alarms.
 
 An AWS::Include snippet must be a mapping, so a text is wrapped in Fn::Sub (with nothing to
 substitute in a schema: a `${` there is escaped). Why Draft 4: schemas/ is what pydantic

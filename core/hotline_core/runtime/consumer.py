@@ -45,8 +45,8 @@ def consumer(
     *models: type[DataT], does: str, deps: Callable[[], Deps]
 ) -> Callable[[Consumer[DataT]], Callable[[dict[str, Any], LambdaContext], None]]:
     """Turns `fn(data)` into a Lambda handler for EventBridge events of `models`. `deps` is
-    the module's `handler_deps(...)` accessor: the wrapper reads the settings from it first,
-    so a function missing a variable fails before anything else, as `fn` reads its adapters.
+    the module's `handler_deps(...)` accessor, the one `fn` takes its adapters from: the
+    wrapper calls it first, so a function missing a variable fails before parsing anything.
 
     A replayed event (it carries `replay-name`) never texts anyone or starts a timer unless
     the deployment allows it: the consumer logs what it would have done instead.

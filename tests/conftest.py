@@ -1,11 +1,14 @@
 """Shared test setup: no test ever reaches AWS (fake credentials; moto answers in-process), and
 real payload shapes come from tests/events/ through one loader. No retry or timeout setting
-here: every client sets its own in code, so tests run what Lambda runs."""
+here: every client sets its own in code, so tests run what Lambda runs. The people, the answer
+form and the small readers of the local runtime's state the tests share are defined here once
+and imported from `tests.conftest`."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,16 @@ from hotline_tools.local.engine import LocalClock
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "tests" / "events"
+
+# The two people of tests/events/phonenumber.json (the local runtime's default directory too)
+# and two more the circle tests add; the hotline numbers of two circles.
+TAKUMI, MIZUKI = "+819011112222", "+817033334444"
+NAMES = {TAKUMI: "タクミ", MIZUKI: "ミズキ"}
+HARUTO, AOI = "+818055556666", "+819077778888"
+LINE_A, LINE_B = "+815012340001", "+815012340009"
+# The answer page's form: its media type, and the headers of a POST of it.
+FORM_TYPE = "application/x-www-form-urlencoded"
+FORM = {"content-type": FORM_TYPE}
 
 os.environ.update(
     {
@@ -105,6 +118,44 @@ def request_item(local, request_id: str) -> dict[str, Any] | None:
     key = {"pk": {"S": f"LINK#{pointer['link_hash']['S']}"}}
     found: dict[str, Any] | None = db.get_item(TableName=table, Key=key).get("Item")
     return found
+
+
+def link_in(body: str) -> str:
+    """The link in a text."""
+    match = re.search(r"https?://\S+", body)
+    assert match, f"no link in SMS {body!r}"
+    return match.group(0)
+
+
+def link_path(body: str) -> str:
+    """The path of the link in a text, as the runtime's HTTP API routes it."""
+    return "/" + link_in(body).split("/", 3)[3]
+
+
+def detail_types(local) -> list[str]:
+    return [e["detail-type"] for e in local.events()]
+
+
+def schedules(local) -> list[dict[str, Any]]:
+    return list(local.client("scheduler").list_schedules()["Schedules"])
+
+
+def claims(local) -> list[str]:
+    """The once-only claims the consumers hold, sorted."""
+    table = local.stack.functions["InviteReceiverFunction"].environment["IDEMPOTENCY_TABLE_NAME"]
+    return sorted(i["id"]["S"] for i in local.client("dynamodb").scan(TableName=table)["Items"])
+
+
+def forget_claims(local) -> None:
+    """As if the once-only records had expired: only the replay guard can stop a replay now."""
+    table = local.stack.functions["InviteReceiverFunction"].environment["IDEMPOTENCY_TABLE_NAME"]
+    db = local.client("dynamodb")
+    for item in db.scan(TableName=table)["Items"]:
+        db.delete_item(TableName=table, Key={"id": item["id"]})
+
+
+def status_of(local, request_id: str) -> str:
+    return request_item(local, request_id)["status"]["S"]
 
 
 class StoppedClock(LocalClock):

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.browser.conftest import WAIT_MS
+from tests.conftest import MIZUKI, TAKUMI
 from tests.e2e.conftest import running_hotline
 
 pytestmark = pytest.mark.browser
@@ -20,7 +21,6 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
-TAKUMI, MIZUKI = "+819011112222", "+817033334444"
 
 
 @pytest.fixture(scope="module")

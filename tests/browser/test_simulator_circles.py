@@ -12,15 +12,14 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.browser.conftest import WAIT_MS
+from tests.conftest import HARUTO, MIZUKI, TAKUMI
 from tests.e2e.conftest import running_hotline
-from tests.e2e.test_circles import FAMILY_LINE, HARUTO, REN, WORK_LINE, directory
+from tests.e2e.test_circles import FAMILY_LINE, REN, WORK_LINE, directory
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
 pytestmark = pytest.mark.browser
-
-TAKUMI, MIZUKI = "+819011112222", "+817033334444"
 
 
 @pytest.fixture(scope="module")

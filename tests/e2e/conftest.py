@@ -6,7 +6,6 @@ its own call: `Hotline.sms_count` / `Hotline.events_count` before, `since` after
 from __future__ import annotations
 
 import json
-import re
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -19,10 +18,8 @@ from urllib.parse import quote, urlencode, urlsplit
 import pytest
 
 from hotline_tools.local.process import NotHealthy, local_process
+from tests.conftest import FORM_TYPE
 
-ROOT = Path(__file__).resolve().parents[2]
-TAKUMI = "+819011112222"
-MIZUKI = "+817033334444"
 STARTUP_LIMIT = 60.0  # generous: a loaded CI machine; never asserted as a timing
 
 
@@ -116,14 +113,8 @@ class Hotline:
         return self.post(
             self.path_of(link),
             urlencode({"answer": answer}).encode("ascii"),
-            "application/x-www-form-urlencoded",
+            FORM_TYPE,
         )
-
-
-def link_in(body: str) -> str:
-    match = re.search(r"https?://\S+", body)
-    assert match, f"no link in SMS {body!r}"
-    return match.group(0)
 
 
 @pytest.fixture(scope="session")

@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 
 from hotline_tools.local.process import hotline_command
+from tests.conftest import ROOT
 
-from .conftest import ROOT, Hotline, running_hotline
+from .conftest import Hotline, running_hotline
 
 pytestmark = pytest.mark.e2e
 

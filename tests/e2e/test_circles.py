@@ -11,11 +11,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from .conftest import MIZUKI, TAKUMI, Hotline, link_in, running_hotline
+from tests.conftest import AOI, HARUTO, MIZUKI, TAKUMI, link_in
+
+from .conftest import Hotline, running_hotline
 
 pytestmark = pytest.mark.e2e
 
-HARUTO, AOI, REN, SORA = "+818055556666", "+819077778888", "+818022223333", "+819044445555"
+REN, SORA = "+818022223333", "+819044445555"
 FAMILY_LINE, WORK_LINE = "+815012340001", "+815012340009"
 QUIET_LINE, NINE_LINE = "+815012340008", "+815012340007"
 # The largest circle: nine people, so a caller hears eight others and digits 1-8.

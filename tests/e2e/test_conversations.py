@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
-from .conftest import MIZUKI, TAKUMI, Hotline, link_in
+from tests.conftest import MIZUKI, TAKUMI, link_in
+
+from .conftest import Hotline
 
 pytestmark = pytest.mark.e2e
 

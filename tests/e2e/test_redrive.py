@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 from hotline_core import messages
 from hotline_tools import dead_letters
 from hotline_tools.cli import app
+from tests.conftest import MIZUKI, TAKUMI
 
 pytestmark = pytest.mark.e2e
-TAKUMI, MIZUKI = "+819011112222", "+817033334444"
 runner = CliRunner()
 
 

@@ -12,10 +12,8 @@ import pytest
 from hotline_core import messages
 from hotline_core.pins import hash_pin
 from hotline_core.quiet import spoken_time
-from tests.conftest import ROOT
+from tests.conftest import AOI, HARUTO, LINE_A, LINE_B, MIZUKI, ROOT, TAKUMI
 
-TAKUMI, MIZUKI, HARUTO, AOI = "+819011112222", "+817033334444", "+818055556666", "+819077778888"
-LINE_A, LINE_B = "+815012340001", "+815012340009"
 PIN = "2468"
 PIN_HASH = hash_pin(PIN)
 

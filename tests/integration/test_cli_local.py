@@ -16,15 +16,9 @@ from typer.testing import CliRunner
 from hotline_tools.cli import app
 from hotline_tools.local.process import free_port
 from hotline_tools.local.server import LocalServer
-from tests.conftest import ROOT
+from tests.conftest import AOI, HARUTO, MIZUKI, ROOT, TAKUMI
 
-TAKUMI, MIZUKI, HARUTO, AOI, GRANDMA = (
-    "+819011112222",
-    "+817033334444",
-    "+818055556666",
-    "+819077778888",
-    "+819066667777",
-)
+GRANDMA = "+819066667777"
 # Five people: the menu Takumi hears is wider than the console's 80 columns, so a prompt cut
 # at the console width would show.
 DIRECTORY = [

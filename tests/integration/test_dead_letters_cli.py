@@ -27,10 +27,10 @@ from typer.testing import CliRunner
 
 from hotline_tools import dead_letters
 from hotline_tools.cli import app
-from tests.conftest import load_event
+from tests.conftest import LINE_A as LINE
+from tests.conftest import MIZUKI, TAKUMI, load_event
 
 STACK = "hotline-test"
-TAKUMI, MIZUKI, LINE = "+819011112222", "+817033334444", "+815012340001"
 PHONES = (TAKUMI, MIZUKI, LINE)
 REQUEST_ID = "b6f2c1c4-3d5e-4f6a-8b7c-9d0e1f2a3b4c"
 runner = CliRunner()

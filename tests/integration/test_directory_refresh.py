@@ -16,10 +16,9 @@ from botocore.stub import Stubber
 from hotline_core.adapters.directory_source import FRESH_FOR, S3Directory
 from hotline_core.directory import DirectoryError
 from hotline_tools.local.engine import BadRequest
-from tests.conftest import EVENTS
+from tests.conftest import EVENTS, HARUTO
 
 WHERE = {"Bucket": "hotline-people", "Key": "phonenumber.json"}
-HARUTO = "+818055556666"
 THREE = json.dumps(
     [
         {"name": "タクミ", "phone": "+819011112222"},

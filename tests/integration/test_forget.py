@@ -12,8 +12,7 @@ from botocore.stub import Stubber
 
 from hotline_tools.forget import stack_places
 from hotline_tools.local.engine import BadRequest
-
-TAKUMI, MIZUKI = "+819011112222", "+817033334444"
+from tests.conftest import MIZUKI, TAKUMI
 
 
 def _table_keys(local, output: str, key: str) -> set[str]:

@@ -28,9 +28,17 @@ from pydantic import ValidationError
 from hotline_core import messages
 from hotline_core.pins import hash_pin, is_pin_shaped, pin_proof
 from hotline_tools.local.engine import LocalHotline
-from tests.conftest import ROOT, StoppedClock, load_event, request_item
+from tests.conftest import (
+    FORM_TYPE,
+    HARUTO,
+    MIZUKI,
+    ROOT,
+    TAKUMI,
+    StoppedClock,
+    load_event,
+    request_item,
+)
 
-TAKUMI, MIZUKI, HARUTO = "+819011112222", "+817033334444", "+818055556666"
 STRANGER = "+819055556666"
 HOTLINE_PIN = "2468"
 BENEFIT_PIN = "98765432"
@@ -43,7 +51,6 @@ CIRCLE = [
     {"name": "ハルト", "phone": HARUTO},
 ]
 NAMES = {p["phone"]: p["name"] for p in CIRCLE}
-FORM = "application/x-www-form-urlencoded"
 FUZZ_EXAMPLES = 150
 FUZZ = settings(
     max_examples=FUZZ_EXAMPLES,
@@ -204,9 +211,9 @@ headers = st.fixed_dictionaries(
         "content-type": st.one_of(
             st.sampled_from(
                 [
-                    FORM,
-                    FORM + "; charset=utf-8",
-                    FORM + "; charset=shift_jis",
+                    FORM_TYPE,
+                    FORM_TYPE + "; charset=utf-8",
+                    FORM_TYPE + "; charset=shift_jis",
                     "application/json",
                     "multipart/form-data; boundary=b",
                     "text/plain",

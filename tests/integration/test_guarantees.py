@@ -4,7 +4,6 @@ publish that fails after the state write (fault injection at the botocore level)
 from __future__ import annotations
 
 import json
-import re
 import threading
 
 import pytest
@@ -14,18 +13,17 @@ from pydantic import ValidationError
 from hotline_core.runtime import budgets, clients
 from hotline_core.runtime.clients import client as cached_client
 from hotline_core.runtime.deps import Deps
-from tests.conftest import ROOT, request_item
-
-TAKUMI, MIZUKI = "+819011112222", "+817033334444"
-FORM = {"content-type": "application/x-www-form-urlencoded"}
-
-
-def link_path(body: str) -> str:
-    return "/" + re.search(r"https?://\S+", body).group(0).split("/", 3)[3]
-
-
-def detail_types(local):
-    return [e["detail-type"] for e in local.events()]
+from tests.conftest import (
+    FORM,
+    MIZUKI,
+    ROOT,
+    TAKUMI,
+    claims,
+    detail_types,
+    forget_claims,
+    link_path,
+    request_item,
+)
 
 
 class _Http200:
@@ -162,19 +160,6 @@ def test_a_failed_send_releases_the_claim_so_the_retry_sends(local, monkeypatch)
     assert len(calls) == 2
     assert len(local.sms(MIZUKI)) == 1
     assert local.dead_letters == []
-
-
-def forget_claims(local):
-    """As if the once-only records had expired: only the replay guard can stop a replay now."""
-    table = local.stack.functions["InviteReceiverFunction"].environment["IDEMPOTENCY_TABLE_NAME"]
-    db = local.client("dynamodb")
-    for item in db.scan(TableName=table)["Items"]:
-        db.delete_item(TableName=table, Key={"id": item["id"]})
-
-
-def claims(local) -> list[str]:
-    table = local.stack.functions["InviteReceiverFunction"].environment["IDEMPOTENCY_TABLE_NAME"]
-    return sorted(i["id"]["S"] for i in local.client("dynamodb").scan(TableName=table)["Items"])
 
 
 def replay_everything(local):

@@ -6,7 +6,6 @@ failed publish or a DynamoDB outage."""
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import pytest
@@ -14,10 +13,8 @@ from botocore.exceptions import ClientError
 
 from hotline_core.requests import LINK_LIFETIME
 from hotline_core.runtime.clients import client as cached_client
-from tests.conftest import request_item
-
-TAKUMI, MIZUKI = "+819011112222", "+817033334444"
-FORM = {"content-type": "application/x-www-form-urlencoded"}
+from tests import conftest
+from tests.conftest import FORM, MIZUKI, TAKUMI, detail_types, status_of
 
 
 def assert_security_headers(response) -> None:
@@ -37,16 +34,8 @@ def assert_security_headers(response) -> None:
 
 
 def link_path(local) -> str:
-    body = local.sms(MIZUKI)[-1]["body"]
-    return "/" + re.search(r"https?://\S+", body).group(0).split("/", 3)[3]
-
-
-def status_of(local, request_id: str) -> str:
-    return request_item(local, request_id)["status"]["S"]
-
-
-def detail_types(local) -> list[str]:
-    return [e["detail-type"] for e in local.events()]
+    """The path of the link in Mizuki's latest text."""
+    return conftest.link_path(local.sms(MIZUKI)[-1]["body"])
 
 
 def test_the_page_and_both_answers_carry_the_headers(local):

@@ -6,7 +6,6 @@ SMS the provider throttles is retried with backoff inside the invocation and sen
 from __future__ import annotations
 
 import json
-import re
 import threading
 from typing import Any
 
@@ -17,36 +16,23 @@ from moto.sns.models import SNSBackend, sns_backends
 from hotline_core.runtime.clients import client as cached_client
 from hotline_tools.local.engine import LocalHotline
 from hotline_tools.local.host import FakeContext
-from tests.conftest import ROOT
+from tests.conftest import (
+    FORM,
+    MIZUKI,
+    ROOT,
+    TAKUMI,
+    claims,
+    forget_claims,
+    link_path,
+    schedules,
+)
 
-TAKUMI, MIZUKI = "+819011112222", "+817033334444"
-FORM = {"content-type": "application/x-www-form-urlencoded"}
 PIN, URL = "246810", "https://example.jp/campaign/spring"
-
-
-def link_path(body: str) -> str:
-    return "/" + re.search(r"https?://\S+", body).group(0).split("/", 3)[3]
 
 
 def the_event(local, detail_type: str) -> dict[str, Any]:
     [event] = [e for e in local.events() if e["detail-type"] == detail_type]
     return event
-
-
-def schedules(local) -> list[dict[str, Any]]:
-    return local.client("scheduler").list_schedules()["Schedules"]
-
-
-def claims(local) -> list[str]:
-    table = local.stack.functions["InviteReceiverFunction"].environment["IDEMPOTENCY_TABLE_NAME"]
-    return sorted(i["id"]["S"] for i in local.client("dynamodb").scan(TableName=table)["Items"])
-
-
-def forget_claims(local) -> None:
-    table = local.stack.functions["InviteReceiverFunction"].environment["IDEMPOTENCY_TABLE_NAME"]
-    db = local.client("dynamodb")
-    for item in db.scan(TableName=table)["Items"]:
-        db.delete_item(TableName=table, Key={"id": item["id"]})
 
 
 def sent_by_sns() -> dict[str, Any]:

@@ -15,26 +15,20 @@ import pytest
 from hotline_core.adapters.store import DynamoRequestStore
 from hotline_core.requests import Outcome, Step
 from hotline_core.runtime.clients import client as cached_client
-from tests.conftest import load_event, request_item
+from tests.conftest import (
+    FORM,
+    MIZUKI,
+    TAKUMI,
+    detail_types,
+    link_path,
+    load_event,
+    request_item,
+    schedules,
+)
 
-TAKUMI, MIZUKI = "+819011112222", "+817033334444"
-FORM = {"content-type": "application/x-www-form-urlencoded"}
 # From a call until its answer timer has surely fired: the 120 s window, its end rounded up
 # to a whole minute (< 60 s), and Scheduler firing anywhere in that minute (< 60 s).
 UNTIL_THE_TIMER = 240
-
-
-def link_path(sms_body: str) -> str:
-    url = re.search(r"https?://\S+", sms_body).group(0)
-    return "/" + url.split("/", 3)[3]
-
-
-def detail_types(local):
-    return [e["detail-type"] for e in local.events()]
-
-
-def schedules(local):
-    return local.client("scheduler").list_schedules()["Schedules"]
 
 
 def start_call(local, caller=TAKUMI):

@@ -24,7 +24,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from hotline_core.pins import hash_pin
-from tests.conftest import ROOT
+from tests.conftest import AOI, FORM, HARUTO, LINE_A, LINE_B, MIZUKI, ROOT, TAKUMI, link_path
 from tests.iam_policy import (
     ON_FAILURE,
     ApiCall,
@@ -44,13 +44,11 @@ from tests.unit.test_template import (  # noqa: F401 - `transformed` is a fixtur
     transformed,
 )
 
-TAKUMI, MIZUKI, HARUTO = "+819011112222", "+817033334444", "+818055556666"
-AOI, REN = "+819077778888", "+819022223333"  # Ren sleeps: quiet hours cover the whole run
+REN = "+819022223333"  # Ren sleeps: quiet hours cover the whole run
 YUI, SOTA = "+819044445555", "+819066667777"  # the pair whose effects are made to fail
 MEMBER, STRANGER = "+819012340000", "+819099998888"
-LINE_A, LINE_B, LINE_C = "+815012340001", "+815012340009", "+815012340010"
+LINE_C = "+815012340010"
 PIN, BENEFIT_PIN = "2468", "246810"
-FORM = {"content-type": "application/x-www-form-urlencoded"}
 ASYNC_FUNCTIONS = {  # invoked asynchronously (EventBridge, Scheduler): each has an OnFailure
     "InviteReceiverFunction",
     "StartTimerFunction",
@@ -135,12 +133,6 @@ class Played:
     # choose the other SMS provider's permissions).
     end_user_messaging: tuple[set[str], Any]
     resolve: Any
-
-
-def link_in(body: str) -> str:
-    url = re.search(r"https?://\S+", body)
-    assert url, "no link in the text"
-    return "/" + url.group(0).split("/", 3)[3]
 
 
 MEMBERS = json.dumps([{"phone": MEMBER, "member_id": "M001"}]).encode()
@@ -230,7 +222,7 @@ def _play_end_user_messaging(engine, recorder) -> None:
         engine.call(TAKUMI)
         [event] = [e for e in engine.events() if e["detail-type"] == "CallRequested"]
         engine.http(
-            "POST", link_in(event["detail"]["data"]["link"]), body=b"answer=yes", headers=FORM
+            "POST", link_path(event["detail"]["data"]["link"]), body=b"answer=yes", headers=FORM
         )
         engine.call(MEMBER, line="benefits", digits=f"{BENEFIT_PIN}#")
 
@@ -257,7 +249,7 @@ def _play(engine, recorder, hook) -> tuple[dict[str, list[str]], int]:
             engine.advance(seconds)
 
     def last_link(to):
-        return link_in(engine.sms(to)[-1]["body"])
+        return link_path(engine.sms(to)[-1]["body"])
 
     # Quiet hours first: the clock has not moved, so Ren's span covers now.
     call("quiet hours", AOI, LINE_B)
@@ -302,7 +294,7 @@ def _play(engine, recorder, hook) -> tuple[dict[str, list[str]], int]:
         if e["detail"]["data"].get("caller", {}).get("phone") == YUI
         and e["detail-type"] == "CallRequested"
     ]
-    link = link_in(event["detail"]["data"]["link"])
+    link = link_path(event["detail"]["data"]["link"])
     with hook.failing_for(
         ("TellCallerFunction", "Publish"), ("CancelTimerFunction", "DeleteSchedule")
     ):

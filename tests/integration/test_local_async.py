@@ -22,11 +22,9 @@ from hotline_tools.local import engine as engine_module
 from hotline_tools.local.engine import Invocation, LocalHotline
 from hotline_tools.local.provision import _max_event_age
 from hotline_tools.local.template import Template, TemplateError
-from tests.conftest import ROOT, StoppedClock
+from tests.conftest import FORM, MIZUKI, ROOT, TAKUMI, StoppedClock
 
-TAKUMI, MIZUKI = "+819011112222", "+817033334444"
 INVITE = "InviteReceiverFunction"
-FORM = {"content-type": "application/x-www-form-urlencoded"}
 
 
 @pytest.fixture

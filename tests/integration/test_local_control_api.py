@@ -13,9 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from hotline_tools.local.server import LocalServer
-from tests.conftest import load_event
-
-TAKUMI = "+819011112222"
+from tests.conftest import TAKUMI, load_event
 
 
 def request(

@@ -16,8 +16,8 @@ from hotline_core.adapters.bus import EventBridgePublisher
 from hotline_core.adapters.sms import SnsSms
 from hotline_core.ports import PublishFailed
 from hotline_tools.local.server import LocalServer
+from tests.conftest import MIZUKI, TAKUMI
 
-TAKUMI, MIZUKI = "+819011112222", "+817033334444"
 # What GET /_local/dead-letters adds to Lambda's record (the record itself is what the
 # OnFailure queue holds).
 SUMMARY = {"id", "function", "event_type", "request_id", "error", "failed_at"}

@@ -17,9 +17,7 @@ from botocore.exceptions import ClientError
 from hotline_core.runtime import clients
 from hotline_tools.local.engine import BadRequest, LocalHotline
 from hotline_tools.local.server import LocalServer
-from tests.conftest import ROOT, StoppedClock
-
-TAKUMI, MIZUKI = "+819011112222", "+817033334444"
+from tests.conftest import MIZUKI, ROOT, TAKUMI, StoppedClock
 
 
 @pytest.fixture

@@ -17,9 +17,8 @@ import pytest
 from hotline_core.adapters.sms import SnsSms
 from hotline_tools.local.engine import LocalHotline, NotFound
 from hotline_tools.local.server import LocalServer
-from tests.conftest import ROOT, StoppedClock
+from tests.conftest import MIZUKI, ROOT, TAKUMI, StoppedClock
 
-TAKUMI, MIZUKI = "+819011112222", "+817033334444"
 SUMMARY = ("id", "function", "event_type", "request_id", "error", "failed_at")
 
 

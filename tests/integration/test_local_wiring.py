@@ -24,9 +24,8 @@ from hotline_tools.local.engine import LocalHotline
 from hotline_tools.local.flow import FlowError
 from hotline_tools.local.server import LocalServer
 from hotline_tools.local.template import TemplateError
-from tests.conftest import ROOT
+from tests.conftest import MIZUKI, ROOT, TAKUMI, schedules
 
-TAKUMI, MIZUKI = "+819011112222", "+817033334444"
 INVITED = "タクミさんが話したいそうです"
 TIMED_OUT = "話せないようです"
 
@@ -81,10 +80,6 @@ def started() -> Iterator[Callable[..., LocalHotline]]:
     yield start
     for hotline in running:
         hotline.stop()
-
-
-def schedules(local: LocalHotline) -> list[dict[str, Any]]:
-    return list(local.client("scheduler").list_schedules()["Schedules"])
 
 
 def invite_event(root: Path, line: str) -> None:

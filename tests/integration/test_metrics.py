@@ -5,17 +5,15 @@ once per delivery."""
 from __future__ import annotations
 
 import json
-import re
 from collections import defaultdict
 
 import pytest
 from botocore.exceptions import ClientError
 
 from hotline_core.runtime.clients import client as cached_client
+from tests.conftest import FORM, MIZUKI, TAKUMI, link_path
 
-TAKUMI, MIZUKI = "+819011112222", "+817033334444"
 STRANGER = "+819055556666"
-FORM = {"content-type": "application/x-www-form-urlencoded"}
 COUNTS = (
     "Calls",
     "UnknownCallers",
@@ -82,10 +80,6 @@ def emitted(capsys, local):
     reader = Emitted(capsys)
     reader.read()  # whatever start-up printed
     return reader
-
-
-def link_path(body: str) -> str:
-    return "/" + re.search(r"https?://\S+", body).group(0).split("/", 3)[3]
 
 
 def answer(local, text: str) -> None:

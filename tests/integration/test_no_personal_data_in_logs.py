@@ -25,13 +25,13 @@ from hotline_core.pins import hash_pin
 # Imported before any test captures stdout: the Powertools handler keeps the stream it was
 # created with, and a per-test capture stream is closed once that test ends.
 from hotline_core.runtime import observability  # noqa: F401
+from tests import conftest
+from tests.conftest import FORM, MIZUKI, TAKUMI
 
-TAKUMI, MIZUKI = "+819011112222", "+817033334444"
 STRANGER = "+819055556666"
 HOTLINE_PIN, WRONG_HOTLINE_PIN = "73915", "86420"
 BENEFIT_PIN, WRONG_BENEFIT_PIN = "98765432", "13572468"
 PINS = (HOTLINE_PIN, WRONG_HOTLINE_PIN, BENEFIT_PIN, WRONG_BENEFIT_PIN)
-FORM = {"content-type": "application/x-www-form-urlencoded"}
 ANSWER_WINDOW = 600
 # From a call until its answer timer has surely fired: the window, its end rounded up to a
 # whole minute (< 60 s), and Scheduler firing anywhere in that minute (< 60 s).
@@ -48,8 +48,8 @@ class Throttled(SNSException):
 
 
 def link_path(local, to: str) -> str:
-    link = re.search(r"https?://\S+", local.sms(to)[-1]["body"]).group(0)
-    return "/" + link.split("/", 3)[3]
+    """The path of the link in the latest text to `to`."""
+    return conftest.link_path(local.sms(to)[-1]["body"])
 
 
 def find_leaks(logged: str, phones, tokens) -> list[str]:

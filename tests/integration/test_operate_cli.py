@@ -28,8 +28,8 @@ from hotline_core.phone import mask_phone
 from hotline_tools import operate
 from hotline_tools.cli import app
 from hotline_tools.local.server import LocalServer
+from tests.conftest import MIZUKI, TAKUMI
 
-TAKUMI, MIZUKI = "+819011112222", "+817033334444"
 STACK = "hotline-test"
 runner = CliRunner()
 

@@ -6,13 +6,7 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import load_event, request_item
-
-TAKUMI, MIZUKI = "+819011112222", "+817033334444"
-
-
-def detail_types(local):
-    return [e["detail-type"] for e in local.events()]
+from tests.conftest import MIZUKI, TAKUMI, detail_types, load_event, request_item
 
 
 def with_real_token(event, token):

@@ -12,9 +12,8 @@ import pytest
 from botocore.exceptions import ReadTimeoutError
 
 from hotline_core.runtime.clients import client as cached_client
-from tests.conftest import request_item
+from tests.conftest import TAKUMI, request_item
 
-TAKUMI, MIZUKI = "+819011112222", "+817033334444"
 UNAVAILABLE = "ただいまご利用いただけません"
 
 

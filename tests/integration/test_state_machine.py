@@ -61,13 +61,10 @@ from hotline_core.requests import (
 from hotline_core.requests import Reason as _Reason
 from hotline_core.requests import Status as _Status
 from hotline_tools.local.engine import Invocation, LocalHotline
-from tests.conftest import ROOT, StoppedClock, request_item
+from tests.conftest import FORM, MIZUKI, NAMES, ROOT, TAKUMI, StoppedClock, request_item
 
-TAKUMI, MIZUKI = "+819011112222", "+817033334444"
 PHONES = (TAKUMI, MIZUKI)
-NAMES = {TAKUMI: "タクミ", MIZUKI: "ミズキ"}  # tests/events/phonenumber.json
 OTHER = {TAKUMI: MIZUKI, MIZUKI: TAKUMI}
-FORM = {"content-type": "application/x-www-form-urlencoded"}
 EXAMPLES = int(os.environ.get("HOTLINE_STATEFUL_EXAMPLES", "25"))
 LINK_LIFETIME_SECONDS = int(LINK_LIFETIME.total_seconds()) + 1
 STEPS = 20

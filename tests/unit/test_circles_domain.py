@@ -17,9 +17,9 @@ from hotline_core.pins import (
     verify_pin,
 )
 from hotline_core.quiet import QuietHours, QuietHoursError, spoken_time
+from tests.conftest import LINE_A, LINE_B
 
 A, B, C = "+819011112222", "+817033334444", "+818055556666"
-LINE_A, LINE_B = "+815012340001", "+815012340009"
 
 
 def people(*phones, **extra):

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 from hotline_core.directory import parse_directory
 from hotline_core.pins import verify_pin
 from hotline_tools.directory_cli import directory_app
+from tests.conftest import MIZUKI, TAKUMI
 
-TAKUMI, MIZUKI = "+819011112222", "+817033334444"
 runner = CliRunner()
 app = typer.Typer()
 app.add_typer(directory_app, name="directory")

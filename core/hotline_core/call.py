@@ -149,10 +149,14 @@ def _say(
     *,
     wrong_answers: int = 0,
     proof: str = "",
+    receiver: Person | None = None,
     **values: str,
 ) -> CallAnswer:
-    """The prompt `key` in the caller's language, filled with `values`, and the flow's next
-    step; the count and the PIN proof ride along to the next invocation."""
+    """The prompt `key` in the caller's language, filled with `values` (and `receiver`'s
+    name as spoken: their reading when the directory has one), and the flow's next step;
+    the count and the PIN proof ride along to the next invocation."""
+    if receiver is not None:
+        values["receiver"] = receiver.spoken_name
     return CallAnswer(
         registered=True,
         prompt=messages.text(key, caller.lang, **values),
@@ -161,7 +165,7 @@ def _say(
         wrong_answers=wrong_answers,
         pin_proof=proof,
         outcome=outcome,
-        receiver_name=values.get("receiver", ""),
+        receiver_name=receiver.name if receiver is not None else "",
     )
 
 
@@ -202,7 +206,7 @@ def _choose(caller: Person, circle: Circle, call: CallInput, proof: str) -> Pers
     others = circle.others(caller.phone)
     if len(others) == 1:
         return others[0]  # two people: no menu
-    names = messages.menu([p.name for p in others], caller.lang)
+    names = messages.menu([p.spoken_name for p in others], caller.lang)
     if call.asked != "choice":
         return _say(caller, "prompt_choose", "menu", step="choose", menu=names, proof=proof)
     digit = call.choice
@@ -240,16 +244,16 @@ def _ask(
         # waiting for its answer: say that, as any repeat hears.
         mine = store.newest_request(caller.phone, receiver.phone)
         if mine is not None and _still_open(mine, now):
-            return _say(caller, "prompt_waiting", "repeat", receiver=receiver.name)
+            return _say(caller, "prompt_waiting", "repeat", receiver=receiver)
         # Someone who asked for the caller a minute ago is awake, whatever their hours say.
         theirs = store.newest_request(receiver.phone, caller.phone)
         if theirs is not None and theirs.waiting(now):
-            matched = _match(caller, theirs, store, bus, now)
+            matched = _match(caller, receiver, theirs, store, bus, now)
             if matched is not None:
                 return matched
         until = spoken_time(quiet_until.astimezone(zone(caller.timezone)), caller.lang)
-        return _say(caller, "prompt_quiet", "quiet", receiver=receiver.name, until=until)
-    answer = _say(caller, "prompt_asking", "asked", receiver=receiver.name)
+        return _say(caller, "prompt_quiet", "quiet", receiver=receiver, until=until)
+    answer = _say(caller, "prompt_asking", "asked", receiver=receiver)
     link = new_link(now)
     request = CallRequest(
         request_id=request_id,
@@ -271,10 +275,10 @@ def _ask(
         found = store.get_many(blocking)
         mine = found.get(creation.mine or "")
         if mine is not None and _still_open(mine, now):
-            return _say(caller, "prompt_waiting", "repeat", receiver=receiver.name)
+            return _say(caller, "prompt_waiting", "repeat", receiver=receiver)
         theirs = found.get(creation.theirs or "")
         if theirs is not None and theirs.waiting(now):
-            matched = _match(caller, theirs, store, bus, now)
+            matched = _match(caller, receiver, theirs, store, bus, now)
             if matched is not None:
                 return matched
         settled.update(blocking)
@@ -315,10 +319,16 @@ def _still_open(mine: CallRequest, now: datetime) -> bool:
 
 
 def _match(
-    caller: Person, theirs: CallRequest, store: RequestStore, bus: EventPublisher, now: datetime
+    caller: Person,
+    receiver: Person,
+    theirs: CallRequest,
+    store: RequestStore,
+    bus: EventPublisher,
+    now: datetime,
 ) -> CallAnswer | None:
-    """The caller is the receiver of `theirs`, which is waiting: settle it as a mutual
-    accept. None when it got answered meanwhile (then this call is an ordinary one)."""
+    """The caller is the receiver of `theirs` (whose caller is `receiver`), which is waiting:
+    settle it as a mutual accept. None when it got answered meanwhile (then this call is an
+    ordinary one)."""
     transition = store.step(
         Step.MATCH, now, request_id=theirs.request_id, link_hash=theirs.link_hash
     )
@@ -327,4 +337,4 @@ def _match(
         return None
     # A repeat of the match (Connect retrying) announces again; consumers are idempotent.
     announce(current, bus)
-    return _say(caller, "prompt_mutual", "mutual", receiver=theirs.caller.name)
+    return _say(caller, "prompt_mutual", "mutual", receiver=receiver)

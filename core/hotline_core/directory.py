@@ -1,7 +1,7 @@
 """The directory of people (`phonenumber.json`): parsing and validation.
 
 Two formats. The original: a JSON array of {"name", "phone"} entries (optional "lang",
-"quiet_hours", "timezone", "pin_hash"), one circle answering whatever number was dialled.
+"quiet_hours", "timezone", "pin_hash", "reading"), one circle answering whatever number was dialled.
 Several hotlines: {"circles": [{"number": "+81…", "members": [...]}]}, where the dialled
 number picks the circle. A bad directory is an error that names the problem, never a
 half-working hotline.
@@ -24,7 +24,7 @@ LANGS: tuple[Lang, ...] = ("ja", "en")
 MIN_MEMBERS, MAX_MEMBERS = 2, 9  # the menu is one digit, 1-8 for the others
 
 
-ENTRY_KEYS = ("name", "phone", "lang", "timezone", "quiet_hours", "pin_hash")
+ENTRY_KEYS = ("name", "phone", "lang", "timezone", "quiet_hours", "pin_hash", "reading")
 CIRCLE_KEYS = ("number", "members")
 
 
@@ -48,6 +48,14 @@ class Person:
     timezone: str = DEFAULT_TIMEZONE
     quiet_hours: QuietHours | None = None
     pin_hash: str | None = None
+    # How the name is spoken (kana, or as it should sound in English): prompts say it, texts
+    # show `name`.
+    reading: str | None = None
+
+    @property
+    def spoken_name(self) -> str:
+        """The name as the contact flow's text-to-speech should say it."""
+        return self.reading or self.name
 
 
 @dataclass(frozen=True)
@@ -211,6 +219,10 @@ def _options(entry: dict[str, Any], where: str, problems: list[str]) -> dict[str
     except QuietHoursError as exc:
         problems.append(f"{where}: {exc}")
         return None
+    reading = entry.get("reading")
+    if "reading" in entry and (not isinstance(reading, str) or not reading.strip()):
+        problems.append(f'{where}: "reading" must be non-empty text (the name as spoken)')
+        return None
     pin_hash = entry.get("pin_hash")
     if pin_hash is not None:
         try:
@@ -218,4 +230,9 @@ def _options(entry: dict[str, Any], where: str, problems: list[str]) -> dict[str
         except PinHashError as exc:
             problems.append(f"{where}: {exc}")
             return None
-    return {"timezone": timezone, "quiet_hours": quiet_hours, "pin_hash": pin_hash}
+    return {
+        "timezone": timezone,
+        "quiet_hours": quiet_hours,
+        "pin_hash": pin_hash,
+        "reading": reading.strip() if reading is not None else None,
+    }

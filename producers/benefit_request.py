@@ -1,4 +1,5 @@
-"""Amazon Connect (second line) → `getMemberId` answers `{"memberId": id or "-1"}`;
+"""Amazon Connect (second line) → `getMemberId` answers `{"memberId": id or "-1"}` (and
+`"withheld": "true"` with the -1 when the caller's number is withheld: nothing is looked up);
 `sendSms` with `pinCode` answers `{"result": "Success" or "Fail"}` and, on success, publishes
 `BenefitRequested`. A flow that passes `pinTries` gets it back counted (and `askAgain`), so
 it loops over one PIN prompt. Any other `cmd` raises, so the flow takes its error branch."""
@@ -38,7 +39,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     if cmd == "getMemberId":
         answer = benefits.member_answer(contact.caller, adapters.members, tries)
         metrics.add_metric(name="MemberLookups", unit=MetricUnit.Count, value=1)
-        logger.info("member looked up", member=answer["memberId"] != benefits.NOT_A_MEMBER)
+        logger.info(
+            "member looked up",
+            member=answer["memberId"] != benefits.NOT_A_MEMBER,
+            withheld=contact.withheld,
+        )
         return answer
     if cmd == "sendSms":
         # The PIN itself is never logged, not even its length.

@@ -100,7 +100,11 @@ def pin_tries(parameters: Mapping[str, str]) -> int | None:
 
 def member_answer(phone: str, members: Members, tries: int | None = None) -> dict[str, str]:
     """`getMemberId`: the member id, or "-1" for a phone that is not registered; with the
-    count the flow starts its PIN loop from, when it passes one."""
+    count the flow starts its PIN loop from, when it passes one. A withheld number (`phone`
+    "") is "-1" as in the original contract, without a lookup, marked `withheld` so the flow
+    can ask for a call with the number shown."""
+    if not phone:
+        return {"memberId": NOT_A_MEMBER, "withheld": "true"}
     answer = {"memberId": members.member_id(phone) or NOT_A_MEMBER}
     if tries is not None:
         answer["pinTries"] = str(tries)
@@ -145,6 +149,8 @@ def _check_pin(
     guard: AttemptGuard,
     bus: EventPublisher,
 ) -> PinAnswer:
+    if not phone:  # withheld: nobody to look up
+        return PinAnswer(PinOutcome.NOT_A_MEMBER)
     member_id = members.member_id(phone)
     if member_id is None:
         return PinAnswer(PinOutcome.NOT_A_MEMBER)

@@ -111,8 +111,12 @@ def request_call(
     """One invocation of the hotline flow's Lambda: identify the caller in the circle of
     the dialled number, check their PIN when their entry has one, let them pick a receiver
     when the circle has more than two people, then ask the receiver (or not: a repeat, a
-    mutual call, quiet hours). Nothing is created and nothing is texted before the PIN."""
+    mutual call, quiet hours). Nothing is created and nothing is texted before the PIN, nor
+    for a withheld number (`caller_phone` ""): that caller is told to call again with it."""
     call = call or CallInput()
+    if not caller_phone:
+        # Withheld caller ID ("" from the Connect event): nobody to identify, nothing stored.
+        return CallAnswer(False, messages.text("prompt_withheld", "ja"), outcome="withheld")
     circle = directory.circle_for(hotline_number)
     if circle is None:
         return CallAnswer(False, messages.text("prompt_no_circle", "ja"), outcome="no_circle")

@@ -56,6 +56,10 @@ _TEXTS: dict[str, dict[Lang, str]] = {
         "ja": "この電話番号は登録されていません。",
         "en": "This phone is not registered.",
     },
+    "prompt_withheld": {
+        "ja": "番号を通知しておかけ直しください。先頭に186をつけると通知されます。",
+        "en": "Your number is withheld. Please call again with your number shown.",
+    },
     "prompt_no_circle": {
         "ja": "この番号は現在使われていません。",
         "en": "This number is not in service.",

@@ -5,11 +5,14 @@ in moto, the real handlers) plays each conversation."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from collections import Counter
 from typing import Any
 
-from benchmarks.common import DEFAULT_BASE, MIZUKI, TAKUMI, ok, table
+from benchmarks.common import DEFAULT_BASE, FAKE_AWS, MIZUKI, ROOT, TAKUMI, ok, table
 from hotline_core.requests import OVERDUE_AFTER
 from hotline_tools.local.api_calls import ApiCallCounter
 
@@ -191,6 +194,23 @@ def flow_paths() -> list[dict[str, Any]]:
     return cases
 
 
+def original_played() -> dict[str, dict[str, Any]]:
+    """The original design's counts, measured: its own `play.py 1` (one accepted and one
+    timed-out conversation through its four functions under moto), run from its folder."""
+    folder = ROOT.parent / "shared" / "reference" / "original" / "hotline"
+    out = subprocess.run(
+        [sys.executable, "play.py", "1"],
+        cwd=folder,
+        env=dict(os.environ, **FAKE_AWS),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    got = json.loads(out.stdout[out.stdout.index("{") :])
+    return {"accepted": got["accepted"], "timed out": got["timedout"]}
+
+
 def measure(engine: Any | None = None, counter: ApiCallCounter | None = None) -> dict[str, Any]:
     counter = counter or ApiCallCounter()
     own = engine is None
@@ -212,12 +232,15 @@ def measure(engine: Any | None = None, counter: ApiCallCounter | None = None) ->
         signature.subtract(Counter((c["function"], c["call"], c["why"]) for c in warm[k]["calls"]))
         cold_only |= +signature
     accepted = len(warm["accepted"]["calls"])
+    original = original_played()
     return {
         "warm": warm,
         "cold_only": sorted(cold_only),
         "accepted_without_page": len(no_page["calls"]),
         "counts": {k: len(v["calls"]) for k, v in warm.items()},
-        "original_counts": {k: len(v) for k, v in ORIGINAL.items()},
+        "original_counts": {k: v["api_calls"] for k, v in original.items()},
+        "original_calls": {k: v["calls"] for k, v in original.items()},
+        "original_model_counts": {k: len(v) for k, v in ORIGINAL.items()},
         "flow": flow,
         "target_met": accepted <= TARGET_ACCEPTED,
         "live_bodies": {"invite": warm["accepted"]["invite"], "told": warm["accepted"]["told"]},
@@ -300,7 +323,9 @@ def render(r: dict[str, Any]) -> str:
         "",
         "Counted at the botocore level (a `before-parameter-build` handler in botocore's "
         "built-in handlers, so every client reports every operation) while the local runtime "
-        "plays the conversation with the real handlers against moto. Only calls made inside "
+        "plays the conversation with the real handlers against moto; the original design's "
+        "figures are measured by running its own `play.py` (`../shared/reference/original/`, "
+        "its four functions under moto), in the same run. Only calls made inside "
         "a handler invocation count (the runtime's own queue/schedule bookkeeping does not). "
         "Each conversation is played on a warm runtime, after one warm-up conversation of "
         "the same kind; the accepted and declined conversations include opening the page "
@@ -341,7 +366,14 @@ def render(r: dict[str, Any]) -> str:
         out += [f"**{kind}** ({len(rows)} calls)", ""]
         out += [table(["#", "step", "function", "call", "why"], rows), ""]
     for kind, calls in ORIGINAL.items():
-        out += [f"**The original design, {kind}** ({len(calls)} calls, from its code)", ""]
+        played = r.get("original_calls", {}).get(kind, {})
+        out += [
+            f"**The original design, {kind}** ({len(calls)} calls, listed from its code; "
+            f"measured: {orig[kind]}, by running its own `play.py 1` under moto: "
+            + ", ".join(f"{op} ×{n}" for op, n in played.items())
+            + ")",
+            "",
+        ]
         out += [
             table(
                 ["#", "function", "call", "why"],

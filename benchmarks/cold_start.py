@@ -342,7 +342,7 @@ def render(r: dict[str, Any]) -> str:
     )
     return "\n".join(
         [
-            "## 4. Cold start: handler import time",
+            "## 4b. Cold start: handler import time, in detail",
             "",
             f"Each figure is the median of {r['runs']} fresh interpreters (`{sys.executable} "
             "-c`, `time.perf_counter()` around the import, the function's code directory "

@@ -4,7 +4,7 @@ runs, without the slow parts; and the benchmarks' own bookkeeping, without timin
 
 from __future__ import annotations
 
-from benchmarks import api_calls, cold_start, segments
+from benchmarks import api_calls, cold_start, first_call, segments
 from benchmarks.common import SHORT_BASE
 from hotline_core import messages
 from hotline_tools.segments import sms_segments
@@ -73,6 +73,9 @@ def test_an_accepted_conversation_stays_within_its_api_call_budget():
     assert calls["counts"]["accepted"] <= api_calls.TARGET_ACCEPTED
     assert calls["counts"]["timed out"] <= api_calls.TARGET_TIMED_OUT
     assert calls["target_met"]
+    # The original's figures are its own play.py's, run here, and agree with its listed calls.
+    assert calls["original_counts"] == calls["original_model_counts"]
+    assert calls["original_calls"]["accepted"]["s3.GetObject"] == 1
     # The directory: a full read on the cold start, then at most one conditional read per
     # conversation (the benchmark's conversations are minutes apart, as a family's are).
     for conversation in calls["warm"].values():
@@ -163,3 +166,39 @@ def test_the_cold_start_report_says_what_was_done_only_when_it_was():
     # The floor leaves no room for our code under the target, and the report says so.
     assert "**Not met.** The floor alone is 1.60× bare `import boto3`" in still
     assert "-10 ms for all of our own code" in still
+
+
+def test_the_first_call_cold_start_really_runs_each_function_and_the_original():
+    # One round (after the warm-up one): fresh interpreters against a moto server. Structure
+    # and answers only; no timing is asserted.
+    r = first_call.measure(1)
+    s = r["subjects"]
+    assert set(s) == {"call_request", "benefit_request", "original_a", "boto3"}
+    for key in ("call_request", "benefit_request", "original_a"):
+        assert set(s[key]["figures"]) >= {"import_wall", "first_wall", "total_wall", "total_cpu"}
+        assert s[key]["figures"]["total_wall"]["median"] > 0
+    assert set(s["boto3"]["figures"]) >= {"import_wall", "total_wall"}
+    # The original really served the call, as published: boto3 and its answer.
+    original = s["original_a"]["answers"][0]
+    assert original["statusCode"] == 200
+    assert original["caller_name"] == "タクミ"
+    assert s["original_a"]["boto3_loaded"]
+    # Hotline's functions served a first call (a new request; a member found), without boto3.
+    assert s["call_request"]["answers"][0]["registered"] == "true"
+    assert "ミズキ" in s["call_request"]["answers"][0]["prompt"]
+    assert s["benefit_request"]["answers"][0] == {"memberId": first_call.MEMBER_ID}
+    assert not s["call_request"]["boto3_loaded"]
+    text = first_call.render(r)
+    assert "## 4a. Cold start" in text
+    assert '"caller_name": "タクミ"' in text
+
+
+def test_the_memory_model_is_cpu_stretched_by_the_share_and_waiting_unchanged():
+    # 0.3 s of CPU and 0.1 s of waiting: a whole vCPU at 1769 MB and above, a quarter below.
+    assert first_call.modelled_init(0.3, 0.4, 1769) == 0.4
+    assert first_call.modelled_init(0.3, 0.4, 3008) == 0.4
+    assert abs(first_call.modelled_init(0.3, 0.4, 1769 // 4) - 1.3) < 0.01
+    # 300 one-second calls at 1 GB: 300 GB-s and 300 requests, well under a cent.
+    cost = first_call.monthly_cost(1.0, 1024)
+    assert abs(cost - (300 * first_call.USD_PER_GB_SECOND + 300 * 0.2 / 1e6)) < 1e-12
+    assert cost < 0.01

@@ -88,3 +88,18 @@ def _scrypt(pin: str, salt: bytes, n: int, r: int, p: int, length: int) -> bytes
     return hashlib.scrypt(
         pin.encode(), salt=salt, n=n, r=r, p=p, dklen=length, maxmem=256 * r * n + 2**20
     )
+
+
+# --- The benefits line's PINs: the table is keyed by a keyed hash of each PIN ----------------
+# A campaign PIN must be found with one read (the caller waits on the line), so it cannot be
+# salted per row like a directory PIN; an HMAC with the stack's own secret key makes the table
+# useless without that key (a copy of the table alone does not give the PINs back, and 4 to 8
+# digits are too few to hide behind a plain hash).
+PIN_KEY_BYTES = 32
+
+
+def keyed_pin_hash(key: bytes, pin: str) -> str:
+    """The benefits table's key for `pin`: HMAC-SHA256 under the stack's PIN key, hex."""
+    if len(key) < 16:
+        raise ValueError("the PIN key must be at least 16 bytes")
+    return hmac.new(key, pin.encode("ascii"), hashlib.sha256).hexdigest()

@@ -34,6 +34,7 @@ class Settings(BaseModel):
     members_table_name: str = Field(alias="MEMBERS_TABLE_NAME", default="")
     benefits_table_name: str = Field(alias="BENEFITS_TABLE_NAME", default="")
     attempts_table_name: str = Field(alias="ATTEMPTS_TABLE_NAME", default="")
+    pin_key_secret: str = Field(alias="PIN_KEY_SECRET", default="")
 
     @classmethod
     def from_env(

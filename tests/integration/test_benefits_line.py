@@ -385,6 +385,8 @@ def import_cli(line, monkeypatch):
     monkeypatch.setattr(
         importer, "table_name", lambda stack, kind: line.stack.output(SPECS[kind].table_output)
     )
+    # The stack's PIN key: the line's own secret, as `stack_pin_key` reads it on AWS.
+    monkeypatch.setattr(importer, "stack_pin_key", lambda stack: line._pin_key())
     monkeypatch.setattr(importer.time, "sleep", lambda _s: None)
 
     def run(*args):

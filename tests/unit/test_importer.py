@@ -11,6 +11,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from hotline_core.pins import keyed_pin_hash
 from hotline_tools import importer
 from hotline_tools.rows import RowsInvalid, parse_rows
 
@@ -32,14 +33,14 @@ def refused(operation: str) -> Exception:
 
 
 class FakeDynamo:
-    """One table in memory, keyed by its partition key (`phone` or `pin`), with DynamoDB's
+    """One table in memory, keyed by its partition key (`phone` or `pin_hash`), with DynamoDB's
     transaction semantics: a TransactWriteItems call applies all its items or none.
     `fail_transactions` lists which calls (1-based) are refused; `unprocessed_reads` makes
     that many BatchGetItem answers leave all but one key unprocessed."""
 
     def __init__(
         self,
-        key: str = "pin",
+        key: str = "pin_hash",
         items: dict[str, dict[str, Any]] | None = None,
         *,
         fail_transactions: tuple[int, ...] = (),
@@ -87,16 +88,25 @@ def benefit_rows(count: int, url: str = "https://example.jp/new") -> list[dict[s
     return [{"pin": f"{i:04d}", "campaign_url": url} for i in range(count)]
 
 
+# The stack's PIN key in these tests: benefits are keyed by the PIN's keyed hash under it.
+KEY = b"k" * 32
+
+
+def pin_hash(pin: str) -> str:
+    return keyed_pin_hash(KEY, pin)
+
+
 def benefit_item(pin: str, url: str) -> dict[str, Any]:
-    return {"pin": {"S": pin}, "campaign_url": {"S": url}}
+    return {"pin_hash": {"S": pin_hash(pin)}, "campaign_url": {"S": url}}
 
 
 def existing_benefits() -> dict[str, dict[str, Any]]:
     """Two rows the file replaces (one with an extra attribute) and one it does not touch."""
     items = {
-        "0007": benefit_item("0007", "https://example.jp/old-7"),
-        "0150": benefit_item("0150", "https://example.jp/old-150") | {"note": {"S": "kept"}},
-        "9999": benefit_item("9999", "https://example.jp/unrelated"),
+        pin_hash("0007"): benefit_item("0007", "https://example.jp/old-7"),
+        pin_hash("0150"): benefit_item("0150", "https://example.jp/old-150")
+        | {"note": {"S": "kept"}},
+        pin_hash("9999"): benefit_item("9999", "https://example.jp/unrelated"),
     }
     return items
 
@@ -237,12 +247,16 @@ def test_a_refused_transaction_writes_nothing() -> None:
 def test_more_than_100_rows_read_what_they_replace_then_go_in_transactions_of_100() -> None:
     db = FakeDynamo(items=existing_benefits(), unprocessed_reads=2)
 
-    written = importer.write_rows(db, "t", "benefits", benefit_rows(250), sleep=lambda _s: None)
+    written = importer.write_rows(
+        db, "t", "benefits", benefit_rows(250), sleep=lambda _s: None, pin_key=KEY
+    )
 
     assert written == 250
     assert db.calls == ["read"] * (3 + 2) + ["transact"] * 3  # unprocessed keys read again
-    assert sorted(db.items) == sorted([f"{i:04d}" for i in range(250)] + ["9999"])
-    assert db.items["0150"] == benefit_item("0150", "https://example.jp/new")
+    assert sorted(db.items) == sorted(
+        pin_hash(p) for p in [*(f"{i:04d}" for i in range(250)), "9999"]
+    )
+    assert db.items[pin_hash("0150")] == benefit_item("0150", "https://example.jp/new")
 
 
 @pytest.mark.parametrize("failing", [1, 2, 3])
@@ -251,7 +265,9 @@ def test_a_failure_part_way_restores_the_table_exactly(failing: int) -> None:
     db = FakeDynamo(items=before, fail_transactions=(failing,))
 
     with pytest.raises(importer.ImportFailed) as caught:
-        importer.write_rows(db, "t", "benefits", benefit_rows(250), sleep=lambda _s: None)
+        importer.write_rows(
+            db, "t", "benefits", benefit_rows(250), sleep=lambda _s: None, pin_key=KEY
+        )
 
     assert db.items == before  # replaced rows are back, new ones are gone, others untouched
     assert caught.value.partial is False
@@ -265,7 +281,9 @@ def test_the_restore_retries_a_refused_transaction() -> None:
     db = FakeDynamo(items=before, fail_transactions=(2, 4))  # the 2nd write, the 1st restore
 
     with pytest.raises(importer.ImportFailed, match="the table was restored"):
-        importer.write_rows(db, "t", "benefits", benefit_rows(250), sleep=lambda _s: None)
+        importer.write_rows(
+            db, "t", "benefits", benefit_rows(250), sleep=lambda _s: None, pin_key=KEY
+        )
 
     assert db.items == before
 
@@ -274,7 +292,9 @@ def test_a_restore_that_fails_too_says_the_table_may_hold_part_of_the_file() -> 
     db = FakeDynamo(items=existing_benefits(), fail_transactions=(2, *range(3, 3 + 8)))
 
     with pytest.raises(importer.ImportFailed) as caught:
-        importer.write_rows(db, "t", "benefits", benefit_rows(250), sleep=lambda _s: None)
+        importer.write_rows(
+            db, "t", "benefits", benefit_rows(250), sleep=lambda _s: None, pin_key=KEY
+        )
 
     assert caught.value.partial is True
     assert "restoring the table failed too" in str(caught.value)
@@ -285,7 +305,9 @@ def test_reads_that_never_finish_write_nothing() -> None:
     db = FakeDynamo(items=existing_benefits(), unprocessed_reads=10_000)
 
     with pytest.raises(importer.ImportFailed, match="nothing was written"):
-        importer.write_rows(db, "t", "benefits", benefit_rows(150), sleep=lambda _s: None)
+        importer.write_rows(
+            db, "t", "benefits", benefit_rows(150), sleep=lambda _s: None, pin_key=KEY
+        )
 
     assert "transact" not in db.calls
     assert db.items == existing_benefits()
@@ -301,6 +323,7 @@ def db() -> FakeDynamo:
 def cli(monkeypatch: pytest.MonkeyPatch, db: FakeDynamo) -> tuple[typer.Typer, FakeDynamo]:
     monkeypatch.setattr(importer.operate, "aws", lambda service: db)
     monkeypatch.setattr(importer, "table_name", lambda stack, kind: f"{stack}-{kind}")
+    monkeypatch.setattr(importer, "stack_pin_key", lambda stack: KEY)
     app = typer.Typer()
     app.add_typer(importer.members_app, name="members")
     app.add_typer(importer.benefits_app, name="benefits")
@@ -318,7 +341,9 @@ def test_the_command_imports_a_good_file_with_a_progress_bar(cli: Any, tmp_path:
     assert "2 benefits imported into prod" in result.output
     [bar] = [line for line in result.output.splitlines() if "benefits -> prod-benefits" in line]
     assert "━" in bar and "2/2" in bar  # rich's bar, complete, with the count
-    assert sorted(db.items) == ["1234", "12345678"]
+    # Only the keyed hashes reach the table, never a PIN.
+    assert sorted(db.items) == sorted([pin_hash("1234"), pin_hash("12345678")])
+    assert "1234" not in json.dumps(db.items)
 
 
 def test_the_command_says_the_table_was_restored_and_exits_non_zero(

@@ -99,7 +99,8 @@ def run_import(kind: Kind, file: Path, *, stack: str, local: str | None) -> int:
             written = post_to_local(local, kind, rows)
         else:
             table = table_name(stack, kind)
-            written = write_rows(_client("dynamodb"), table, kind, rows)
+            pin_key = stack_pin_key(stack) if kind == "benefits" else None
+            written = write_rows(_client("dynamodb"), table, kind, rows, pin_key=pin_key)
     except ImportFailed as exc:
         err.print(f"[red]{escape(str(exc))}[/red]", soft_wrap=True)
         raise typer.Exit(3 if exc.partial else 1) from exc
@@ -113,6 +114,24 @@ def _client(service: str) -> Any:
         return operate.aws(service)
     except BotoCoreError as exc:
         raise ImportFailed(f"cannot use AWS ({exc}); nothing was written") from exc
+
+
+def stack_pin_key(stack: str, cloudformation: Any = None, secrets: Any = None) -> bytes:
+    """The stack's PIN key (its Secrets Manager secret, output PinKeySecretArn), which the
+    benefits table's keys are hashed under; raises ImportFailed."""
+    cfn = cloudformation or _client("cloudformation")
+    try:
+        outputs = cfn.describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
+        arn = next(o["OutputValue"] for o in outputs if o["OutputKey"] == "PinKeySecretArn")
+        secret = (secrets or _client("secretsmanager")).get_secret_value(SecretId=arn)
+    except StopIteration as exc:
+        raise ImportFailed(
+            f"stack {stack!r} has no output PinKeySecretArn: deploy this version of the "
+            "template first; nothing was written"
+        ) from exc
+    except (ClientError, BotoCoreError) as exc:
+        raise ImportFailed(f"cannot read the stack's PIN key: {exc}; nothing was written") from exc
+    return str(secret["SecretString"]).encode("utf-8")
 
 
 def table_name(stack: str, kind: Kind, cloudformation: Any = None) -> str:
@@ -138,11 +157,13 @@ def write_rows(
     rows: list[dict[str, str]],
     *,
     sleep: Callable[[float], None] | None = None,
+    pin_key: bytes | None = None,
 ) -> int:
-    """Write every row or none (see the module docstring); raises ImportFailed."""
+    """Write every row or none (see the module docstring); raises ImportFailed. Benefits need
+    the stack's `pin_key`: their PINs are written only as keyed hashes."""
     sleep = sleep or time.sleep  # looked up now, so a test can make the back-off instant
-    items = [dynamo_item(kind, row) for row in rows]
-    key = SPECS[kind].key
+    items = [dynamo_item(kind, row, pin_key) for row in rows]
+    key = SPECS[kind].partition_key
     with _progress() as progress:
         task = progress.add_task(f"{kind} -> {table}", total=len(items))
         if len(items) <= TRANSACTION_LIMIT:

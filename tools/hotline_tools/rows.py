@@ -13,7 +13,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from hotline_core.phone import is_e164, mask_phone
-from hotline_core.pins import is_pin_shaped
+from hotline_core.pins import is_pin_shaped, keyed_pin_hash
 
 Kind = Literal["members", "benefits"]
 KINDS: tuple[Kind, ...] = ("members", "benefits")
@@ -25,14 +25,22 @@ URL_CHARS = re.compile(r"^[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+$")
 
 @dataclass(frozen=True)
 class Spec:
-    key: str  # the table's partition key: unique per file
+    key: str  # the file's key column: unique per file
     value: str
     table_output: str  # the CloudFormation output naming the table
+    table_key: str = ""  # the table's partition key, when it is not the key column itself
+
+    @property
+    def partition_key(self) -> str:
+        return self.table_key or self.key
 
 
 SPECS: dict[str, Spec] = {
     "members": Spec(key="phone", value="member_id", table_output="MembersTableName"),
-    "benefits": Spec(key="pin", value="campaign_url", table_output="BenefitsTableName"),
+    # A PIN is stored only as its keyed hash (`pins.keyed_pin_hash`, the stack's PIN key).
+    "benefits": Spec(
+        key="pin", value="campaign_url", table_output="BenefitsTableName", table_key="pin_hash"
+    ),
 }
 
 
@@ -133,6 +141,15 @@ def validate_records(kind: str, records: Any) -> list[dict[str, str]]:
     return rows
 
 
-def dynamo_item(kind: str, row: dict[str, str]) -> dict[str, dict[str, str]]:
+def dynamo_item(
+    kind: str, row: dict[str, str], pin_key: bytes | None = None
+) -> dict[str, dict[str, str]]:
+    """The row as the table keeps it: a benefit's PIN only as its keyed hash (`pin_key`, the
+    stack's PIN key, is then required)."""
     spec = SPECS[kind]
-    return {spec.key: {"S": row[spec.key]}, spec.value: {"S": row[spec.value]}}
+    key = row[spec.key]
+    if spec.table_key == "pin_hash":
+        if pin_key is None:
+            raise ValueError("benefits are stored under the stack's PIN key: none was given")
+        key = keyed_pin_hash(pin_key, key)
+    return {spec.partition_key: {"S": key}, spec.value: {"S": row[spec.value]}}

@@ -25,6 +25,8 @@ SCHEDULER_CLIENT = Limits(connect=0.5, read=1.5)
 # publish) and the directory (read once per cold start): botocore retries each once.
 STORE_CLIENT = Limits(connect=0.5, read=1.0, attempts=2)
 DIRECTORY_CLIENT = Limits(connect=1.0, read=2.0, attempts=2)
+# The benefits line's PIN key, read once per container on its first PIN (the caller waits).
+SECRETS_CLIENT = Limits(connect=0.5, read=1.0, attempts=2)
 # Every client the Lambda code makes, by (service, purpose): `client()` refuses any other.
 CLIENT_LIMITS: dict[tuple[str, str], Limits] = {
     ("events", ""): EVENTS_CLIENT,
@@ -32,6 +34,7 @@ CLIENT_LIMITS: dict[tuple[str, str], Limits] = {
     ("dynamodb", "claims"): CLAIMS_CLIENT,
     ("dynamodb", "lookup"): LOOKUP_CLIENT,
     ("s3", ""): DIRECTORY_CLIENT,
+    ("secretsmanager", ""): SECRETS_CLIENT,
     ("sns", ""): SMS_CLIENT,
     ("pinpoint-sms-voice-v2", ""): SMS_CLIENT,
     ("scheduler", ""): SCHEDULER_CLIENT,

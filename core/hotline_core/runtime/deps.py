@@ -153,4 +153,15 @@ class Deps:
     def benefits(self) -> DynamoBenefits:
         from hotline_core.adapters.benefits_store import DynamoBenefits
 
-        return DynamoBenefits(client("dynamodb"), self.settings.benefits_table_name)
+        return DynamoBenefits(
+            client("dynamodb"), self.settings.benefits_table_name, key=lambda: self.pin_key
+        )
+
+    @functools.cached_property
+    def pin_key(self) -> bytes:
+        """The stack's PIN key: one Secrets Manager read per container, on the first PIN."""
+        from hotline_core.adapters.benefits_store import pin_key_from_secret
+
+        if not self.settings.pin_key_secret:
+            raise RuntimeError("the benefits line needs PIN_KEY_SECRET (the PIN key's secret)")
+        return pin_key_from_secret(client("secretsmanager"), self.settings.pin_key_secret)

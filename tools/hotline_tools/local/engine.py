@@ -454,9 +454,17 @@ class LocalHotline:
         table = self.stack.output(SPECS[kind].table_output)
         db = self.client("dynamodb")
         with self._lock:
+            pin_key = self._pin_key() if kind == "benefits" else None
             for row in valid:
-                db.put_item(TableName=table, Item=dynamo_item(kind, row))
+                db.put_item(TableName=table, Item=dynamo_item(kind, row, pin_key))
         return len(valid)
+
+    def _pin_key(self) -> bytes:
+        """The stack's PIN key, from the secret the template generated (as the importer reads
+        it on AWS)."""
+        secret = self.stack.output("PinKeySecretArn")
+        value = self.client("secretsmanager").get_secret_value(SecretId=secret)["SecretString"]
+        return str(value).encode("utf-8")
 
     def sms(self, to: str | None = None) -> list[dict[str, str]]:
         with self._lock:

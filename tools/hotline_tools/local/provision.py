@@ -124,6 +124,7 @@ def provision(template: Template, clients: Any) -> Stack:
         "AWS::DynamoDB::Table",
         "AWS::S3::Bucket",
         "AWS::Scheduler::ScheduleGroup",
+        "AWS::SecretsManager::Secret",
     ]
     by_type: dict[str, list[str]] = {}
     for logical_id, resource in template.resources.items():
@@ -358,4 +359,23 @@ def _create(
         name = props["Name"]
         arn = clients("scheduler").create_schedule_group(Name=name)["ScheduleGroupArn"]
         return {"Ref": name, "Arn": arn}
+    if kind == "AWS::SecretsManager::Secret":
+        # GenerateSecretString as CloudFormation does it: a random string of its length,
+        # without punctuation when asked (the only options the template uses).
+        import secrets
+        import string
+
+        generate = props.get("GenerateSecretString") or {}
+        if set(generate) - {"PasswordLength", "ExcludePunctuation"}:
+            raise TemplateError(f"{logical_id}: GenerateSecretString options not emulated")
+        alphabet = string.ascii_letters + string.digits
+        if str(generate.get("ExcludePunctuation", "false")).lower() != "true":
+            alphabet += string.punctuation
+        length = int(generate.get("PasswordLength", 32))
+        value = props.get("SecretString") or "".join(
+            secrets.choice(alphabet) for _ in range(length)
+        )
+        name = props.get("Name", f"{stack}-{logical_id}")
+        arn = clients("secretsmanager").create_secret(Name=name, SecretString=value)["ARN"]
+        return {"Ref": arn, "Id": arn}
     raise TemplateError(f"{logical_id}: {kind} has no local emulation")

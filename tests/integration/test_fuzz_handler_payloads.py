@@ -1,13 +1,11 @@
-"""Fuzzing the outside edges: the HTTP routes (random paths, tokens, methods, headers, bodies,
-huge and non-UTF-8 input, also against the link of a request that is waiting for its answer)
-and the Connect and Scheduler payloads (the parameters the contact flows really pass, against
-a directory entry with a PIN; missing fields, wrong types). No 5xx and no crash: a clear 4xx
-or a clean rejection, and nothing changes (no table item, no event, no SMS, no schedule)
-unless the input is exactly a valid one, which then does exactly what it should.
+"""Fuzzing the Connect and Scheduler payloads: the parameters the contact flows really pass,
+against a directory entry with a PIN; missing fields, wrong types. No crash: a clean rejection,
+and nothing changes (no table item, no event, no SMS, no schedule) unless the input is exactly
+a valid one, which then does exactly what it should.
 
-Each test prints how many inputs it tried (run pytest with -s): the HTTP tests and the
-Connect parameter tests try FUZZ_EXAMPLES each (Hypothesis), the mutation tests every
-field of every base payload removed and given each of 7 wrong values, one at a time.
+Each test prints how many inputs it tried (run pytest with -s): the Connect parameter test
+tries FUZZ_EXAMPLES (Hypothesis), the mutation tests every field of every base payload removed
+and given each of 7 wrong values, one at a time.
 """
 
 from __future__ import annotations
@@ -18,317 +16,35 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qs
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from hotline_core import messages
-from hotline_core.pins import hash_pin, is_pin_shaped, pin_proof
-from hotline_tools.local.engine import LocalHotline
-from tests.conftest import (
-    FORM_TYPE,
-    HARUTO,
-    MIZUKI,
-    ROOT,
-    TAKUMI,
-    StoppedClock,
-    load_event,
-    request_item,
+from hotline_core.pins import is_pin_shaped, pin_proof
+from tests.conftest import HARUTO, MIZUKI, TAKUMI, load_event, request_item
+from tests.integration import fuzzing
+from tests.integration.fuzzing import (
+    BENEFIT_PIN,
+    CAMPAIGN,
+    FUZZ,
+    FUZZ_EXAMPLES,
+    HOTLINE_PIN,
+    NAMES,
+    PIN_HASH,
+    STRANGER,
+    Live,
+    assert_unchanged_but_attempts,
+    clean_rejection,
+    forget_pin_failures,
+    forget_settled_requests,
+    snapshot,
 )
 
-STRANGER = "+819055556666"
-HOTLINE_PIN = "2468"
-BENEFIT_PIN = "98765432"
-CAMPAIGN = "https://example.com/c"
-PIN_HASH = hash_pin(HOTLINE_PIN)
-# Takumi's entry carries a PIN; three people, so the flow also asks who to call.
-CIRCLE = [
-    {"name": "タクミ", "phone": TAKUMI, "pin_hash": PIN_HASH},
-    {"name": "ミズキ", "phone": MIZUKI},
-    {"name": "ハルト", "phone": HARUTO},
-]
-NAMES = {p["phone"]: p["name"] for p in CIRCLE}
-FUZZ_EXAMPLES = 150
-FUZZ = settings(
-    max_examples=FUZZ_EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-
-
-def start_hotline(**kwargs: Any) -> LocalHotline:
-    local = LocalHotline(root=ROOT, **kwargs)
-    local.clock = StoppedClock()
-    return local.start()
-
-
-@pytest.fixture
-def hotline():
-    local = start_hotline()
-    try:
-        yield local
-    finally:
-        local.stop()
-
-
-@pytest.fixture
-def pin_hotline():
-    """A circle of three whose first entry has a PIN, and the benefits line's tables."""
-    local = start_hotline(
-        directory=json.dumps(CIRCLE, ensure_ascii=False).encode(),
-        members=json.dumps([{"phone": TAKUMI, "member_id": "M-1"}]).encode(),
-        benefits=json.dumps([{"pin": BENEFIT_PIN, "campaign_url": CAMPAIGN}]).encode(),
-    )
-    try:
-        yield local
-    finally:
-        local.stop()
-
-
-# --- what "nothing changed" means ---------------------------------------------------------
-def tables(local) -> dict[str, list[str]]:
-    db = local.client("dynamodb")
-    return {
-        name: sorted(
-            json.dumps(item, sort_keys=True)
-            for page in db.get_paginator("scan").paginate(TableName=name)
-            for item in page["Items"]
-        )
-        for name in db.list_tables()["TableNames"]
-    }
-
-
-def snapshot(local) -> dict[str, Any]:
-    """Every table item, every event the bus took, every SMS, every pending schedule."""
-    pages = local.client("scheduler").get_paginator("list_schedules").paginate()
-    return {
-        "tables": tables(local),
-        "events": len(local.events()),
-        "sms": len(local.sms()),
-        "schedules": sorted(s["Name"] for page in pages for s in page["Schedules"]),
-    }
-
-
-def attempts_table(local) -> str:
-    return local.stack.functions["CallRequestFunction"].environment["ATTEMPTS_TABLE_NAME"]
-
-
-def empty_table(local, table: str) -> None:
-    db = local.client("dynamodb")
-    keys = [k["AttributeName"] for k in db.describe_table(TableName=table)["Table"]["KeySchema"]]
-    for page in db.get_paginator("scan").paginate(TableName=table):
-        for item in page["Items"]:
-            db.delete_item(TableName=table, Key={k: item[k] for k in keys})
-
-
-def forget_pin_failures(local) -> None:
-    """Each input meets an unlocked phone: a lockout from earlier wrong PINs would hide what
-    the next input does."""
-    empty_table(local, attempts_table(local))
-
-
-def forget_settled_requests(local) -> None:
-    """After a created request has been checked and has timed out, its items (and the
-    consumers' once-only records) only slow down every later snapshot's scan."""
-    consumer = local.stack.functions["InviteReceiverFunction"].environment
-    empty_table(local, local.stack.output("RequestsTableName"))
-    empty_table(local, consumer["IDEMPOTENCY_TABLE_NAME"])
-
-
-def assert_unchanged_but_attempts(before, after, local, *, attempt_recorded: bool) -> None:
-    """Nothing changed, except that a wrong PIN-shaped PIN is counted (and only then)."""
-    table = attempts_table(local)
-    assert (after["tables"][table] != before["tables"][table]) == attempt_recorded
-    before["tables"].pop(table), after["tables"].pop(table)
-    assert after == before
-
-
-# --- HTTP ------------------------------------------------------------------------------------
-token_chars = st.text(
-    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40
-)
-paths = st.one_of(
-    token_chars.map(lambda t: "/a/" + t),
-    st.text(
-        alphabet="abcdefghijklmnopqrstuvwxyz-_ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
-        min_size=22,
-        max_size=22,
-    ).map(lambda t: "/a/" + t),
-    st.sampled_from(["/a/", "/a", "/", "/a/x/y", "/A/abc", "/a/%00", "/a/..%2F..%2Fetc"]),
-)
-methods = st.sampled_from(
-    ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "post", "TRACE", "BREW"]
-)
-near_answers = st.sampled_from(
-    [
-        b"answer=yes",
-        b"answer=no",
-        b"answer=YES",
-        b"answer=yes ",
-        b"answer=maybe",
-        b"answer=",
-        b"answer",
-        b"ANSWER=yes",
-        b"answer=yes&answer=yes",
-        b"answer=yes&answer=no",
-        b"answer=yes&a=1&b=2&c=3&d=4&e=5",  # more fields than a form has
-        b"answer=%79es",
-        b"answer=yes;x=1",
-        b"answer=yes%00",
-        b"answer=yes\x00",
-        b"\xef\xbb\xbfanswer=yes",
-        b"answer=no&pad=" + b"x" * 1100,  # over the form's size limit
-        b"answer=" + "はい".encode(),
-        b"answer=%FF",
-        b'{"answer": "yes"}',
-        b"--b\r\nContent-Disposition: form-data; name=answer\r\n\r\nyes\r\n--b--",
-    ]
-)
-bodies = st.one_of(
-    st.binary(max_size=300),
-    near_answers,
-    st.builds(lambda a, b: a + b, near_answers, st.binary(max_size=20)),
-    st.sampled_from(
-        [
-            b"answer=yes" * 200,  # too long
-            b"\xff\xfe\xfd",
-            b"\xc3\x28answer=yes",  # invalid UTF-8 first
-            b"x" * 70_000,
-            b"answer=yes&" + b"&" * 70_000,
-        ]
-    ),
-)
-header_values = st.one_of(
-    st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=80),
-    st.sampled_from(["", "x" * 10_000, "ümlaut", "\t", "0", "-1", "99999999999999999999"]),
-)
-headers = st.fixed_dictionaries(
-    {},
-    optional={
-        "content-type": st.one_of(
-            st.sampled_from(
-                [
-                    FORM_TYPE,
-                    FORM_TYPE + "; charset=utf-8",
-                    FORM_TYPE + "; charset=shift_jis",
-                    "application/json",
-                    "multipart/form-data; boundary=b",
-                    "text/plain",
-                    "",
-                ]
-            ),
-            header_values,
-        ),
-        "content-length": header_values,
-        "cookie": header_values,
-        "user-agent": header_values,
-        "x-forwarded-for": header_values,
-        "origin": header_values,
-        "referer": header_values,
-        "x-http-method-override": st.sampled_from(["POST", "GET", "DELETE"]),
-    },
-)
-
-
-def valid_answer(method: str, body: bytes) -> str | None:
-    """The one thing that may answer a request: a POST whose body is a form (UTF-8, at most
-    1 KiB, at most 5 fields) with exactly one `answer` field, `yes` or `no`."""
-    if method != "POST":
-        return None
-    try:
-        text = body.decode("utf-8")
-        fields = parse_qs(text, max_num_fields=5)
-    except (UnicodeDecodeError, ValueError):
-        return None
-    values = fields.get("answer", [])
-    ok = len(text) <= 1024 and len(values) == 1 and values[0] in ("yes", "no")
-    return values[0] if ok else None
-
-
-def test_random_requests_to_the_link_routes_never_5xx_and_change_nothing(hotline):
-    local = hotline
-    local.call(TAKUMI)
-    before = snapshot(local)
-    tried = 0
-
-    @FUZZ
-    @given(method=methods, path=paths, body=bodies, headers=headers)
-    def probe(method, path, body, headers):
-        nonlocal tried
-        tried += 1
-        response = local.http(method, path, body=body, headers=headers)
-        status = 404 if response is None else response.status
-        assert 400 <= status < 500, (method, path, status)
-
-    probe()
-    assert snapshot(local) == before
-    assert tried == FUZZ_EXAMPLES
-    print(f"\nHTTP fuzz, random paths: {tried} requests")
-
-
-class Live:
-    """The request the fuzz aims at: one that is waiting for its answer."""
-
-    def __init__(self, local) -> None:
-        self.local = local
-        self.renew()
-
-    def renew(self) -> None:
-        answer = self.local.call(TAKUMI)
-        self.request_id = answer["contact_id"]
-        item = request_item(self.local, self.request_id)
-        assert item is not None and item["status"]["S"] == "inquiry"
-        (data,) = [
-            e["detail"]["data"]
-            for e in self.local.events()
-            if e["detail-type"] == "CallRequested"
-            and e["detail"]["data"]["request_id"] == self.request_id
-        ]
-        self.path = "/" + data["link"].split("/", 3)[3]
-
-    def state(self) -> str:
-        item = request_item(self.local, self.request_id)
-        assert item is not None
-        return item["status"]["S"] + "/" + item.get("reason", {}).get("S", "")
-
-
-def test_junk_posted_to_a_waiting_requests_link_changes_nothing(hotline):
-    """The real link of a real request: anything but exactly a valid answer leaves it, and
-    everything else, as it was; a valid answer settles it once (then a new request is made)."""
-    local = hotline
-    live = Live(local)
-    tried, answered = 0, Counter()
-
-    @FUZZ
-    @given(method=st.one_of(st.just("POST"), methods), body=bodies, headers=headers)
-    def probe(method, body, headers):
-        nonlocal tried
-        tried += 1
-        before = snapshot(local)
-        response = local.http(method, live.path, body=body, headers=headers)
-        assert response is not None
-        answer = valid_answer(method, body)
-        if answer is not None:
-            assert response.status == 200, response
-            assert live.state() == ("accepted/" if answer == "yes" else "refused/declined")
-            answered[answer] += 1
-            live.renew()
-            return
-        if method == "GET":
-            assert response.status == 200  # the page; GET never answers
-        elif method == "POST":
-            assert response.status == 400, (body, response.status)
-        else:
-            assert response.status == 405, (method, response.status)
-        assert live.state() == "inquiry/"
-        assert snapshot(local) == before, (method, body, headers)
-
-    probe()
-    assert tried == FUZZ_EXAMPLES and local.handler_errors == ()
-    print(f"\nHTTP fuzz, a waiting request's link: {tried} requests, valid answers {answered}")
+# The shared fixtures (pytest finds a fixture by its name in the module).
+hotline, pin_hotline = fuzzing.hotline, fuzzing.pin_hotline
 
 
 # --- Connect ---------------------------------------------------------------------------------
@@ -346,18 +62,6 @@ def real_proof(event: dict[str, Any]) -> str:
     return pin_proof(
         PIN_HASH, contact_id=event["Details"]["ContactData"]["ContactId"], phone=TAKUMI
     )
-
-
-INPUT_MODELS = ("ConnectContactEvent", "TimerInput")
-
-
-def clean_rejection(exc: Exception) -> bool:
-    """The input model refusing the payload, or the benefits Lambda refusing an unknown
-    `cmd`: the flow takes its error branch. Any other exception, also a ValidationError of
-    something the handler builds later (an event), is a crash."""
-    if isinstance(exc, ValidationError):
-        return exc.title in INPUT_MODELS
-    return type(exc).__name__ == "UnknownCommand"
 
 
 def expect_hotline(event: dict[str, Any]) -> dict[str, Any]:

@@ -160,6 +160,11 @@ class Server:
                 refs[logical_id] = _create(
                     kind, logical_id, props, template.stack_name, self.client
                 )
+        self.memory = {
+            name: int(template.resources[name]["Properties"].get("MemorySize", 0))
+            or int(template.doc["Globals"]["Function"]["MemorySize"])
+            for name in ("CallRequestFunction", "BenefitRequestFunction")
+        }
         for fn in template.functions():
             if fn.logical_id in ("CallRequestFunction", "BenefitRequestFunction"):
                 self.environments[fn.logical_id] = {
@@ -274,7 +279,7 @@ def measure(runs: int = 10) -> dict[str, Any]:
                 server.reset()
     finally:
         server.stop()
-    result: dict[str, Any] = {"runs": runs, "subjects": {}}
+    result: dict[str, Any] = {"runs": runs, "subjects": {}, "memory": server.memory}
     for key, got in samples.items():
         figures = {f: _spread([g[f] for g in got]) for f in FIGURES if all(f in g for g in got)}
         result["subjects"][key] = {
@@ -291,11 +296,10 @@ def measure(runs: int = 10) -> dict[str, Any]:
 # Lambda's CPU share grows with memory: one vCPU's worth at 1,769 MB ("At 1,769 MB, a function
 # has the equivalent of one vCPU (one vCPU-second of credits per second)",
 # https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html). The sizes the model
-# prices, the one template.yaml gives the Connect-facing functions, and the price it uses.
+# prices, and the price it uses.
 FULL_VCPU_MB = 1769
 MEMORY_DOCS = "https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html"
 SIZES_MB = (128, 256, 512, 1024, 1769, 3008)
-CONNECT_MEMORY_MB = 1769
 CALLS_A_MONTH = 300
 # arm64, per GB-second and per request: the us-east-1 list price (other regions differ by a
 # few per cent); the free tier (400,000 GB-s, 1M requests a month) would cover it all anyway.
@@ -354,12 +358,13 @@ def render(r: dict[str, Any]) -> str:
             cells.append(_ms(modelled_init(cpu, wall, size)))
         model_rows.append(cells)
     cost_rows = []
+    memory = r["memory"]["CallRequestFunction"]
     f = subjects["call_request"]["figures"]
     for size in SIZES_MB:
         seconds = modelled_init(f["total_cpu"]["median"], f["total_wall"]["median"], size)
         cost_rows.append(
             [
-                f"{size} MB" + (" (template.yaml)" if size == CONNECT_MEMORY_MB else ""),
+                f"{size} MB" + (" (template.yaml)" if size == memory else ""),
                 f"{min(1.0, size / FULL_VCPU_MB):.2f}",
                 _ms(seconds),
                 f"USD {monthly_cost(seconds, size):.4f}",
@@ -433,11 +438,16 @@ def render(r: dict[str, Any]) -> str:
             "",
             table(["memory", "vCPU share", "modelled cold start", "a month"], cost_rows),
             "",
-            f"template.yaml gives `CallRequestFunction` and `BenefitRequestFunction` "
-            f"{CONNECT_MEMORY_MB} MB: the smallest size with a whole vCPU, so (by the model) "
-            "the shortest init a single-threaded Python gets; more memory buys it nothing, "
-            "and the cost stays well under a cent a month. The other functions keep the "
-            "Globals' size: nobody is on the line while they start.",
+            "template.yaml gives "
+            + ", ".join(f"`{name}` {mb} MB" for name, mb in r["memory"].items())
+            + (
+                ": the smallest size with a whole vCPU, so (by the model) the shortest init a "
+                "single-threaded Python gets; more memory buys it nothing, and the cost stays "
+                "well under a cent a month. The other functions keep the Globals' size: "
+                "nobody is on the line while they start."
+                if set(r["memory"].values()) == {FULL_VCPU_MB}
+                else "."
+            ),
             "",
         ]
     )

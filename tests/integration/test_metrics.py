@@ -236,3 +236,24 @@ def test_hotline_pins_count_failures_the_lockout_and_locked_attempts(capsys):
     only(second, Calls=1, HotlinePinFailures=2, HotlineLockouts=1)
     only(third, Calls=1, HotlineLockedAttempts=1)
     assert local.sms() == []
+
+
+def test_sms_sends_are_counted_as_sent_or_failed_and_failures_still_raise():
+    from hotline_core.adapters.sms import MeteredSms
+
+    counted: list[str] = []
+
+    class Flaky:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def send(self, to: str, body: str) -> None:
+            self.calls += 1
+            if self.calls == 2:
+                raise ConnectionError("provider down")
+
+    sms = MeteredSms(Flaky(), count=counted.append)
+    sms.send(TAKUMI, "one")
+    with pytest.raises(ConnectionError):
+        sms.send(TAKUMI, "two")
+    assert counted == ["SmsSent", "SmsFailed"]

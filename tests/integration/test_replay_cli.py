@@ -1,9 +1,7 @@
-"""The operator's commands: `hotline replay`, `hotline events tail`, `hotline directory`.
-
-AWS is moto. moto's CloudFormation cannot deploy the SAM template, so each test deploys a
-tiny plain CloudFormation stack in moto whose outputs have the same names as the real stack's
-(EventBusName, EventBusArn, ArchiveArn, EventLogGroupName, DirectoryBucketName): the CLI is
-exercised end to end through describe_stacks, exactly as it runs against a real deployment.
+"""`hotline replay`: the archive replayed to the bus (all of it, or one event type to the
+rules that listen to it), the progress it shows, and every way it can go wrong as one clean
+line; on the moto stack of tests/integration/operator_stack.py, and `--local` on a running
+local runtime.
 """
 
 from __future__ import annotations
@@ -11,71 +9,21 @@ from __future__ import annotations
 import io
 import json
 import re
-import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError, NoRegionError
-from moto import mock_aws
 from rich.console import Console
-from typer.testing import CliRunner
 
-from hotline_core.phone import mask_phone
 from hotline_tools import operate
 from hotline_tools.cli import app
-from hotline_tools.local.server import LocalServer
-from tests.conftest import MIZUKI, TAKUMI
+from tests.integration import operator_stack
+from tests.integration.operator_stack import STACK, call, runner
 
-STACK = "hotline-test"
-runner = CliRunner()
-
-STACK_TEMPLATE = {
-    "Resources": {
-        "EventBus": {"Type": "AWS::Events::EventBus", "Properties": {"Name": "hotline-bus"}},
-        "EventArchive": {
-            "Type": "AWS::Events::Archive",
-            "Properties": {
-                "ArchiveName": "hotline-archive",
-                "SourceArn": {"Fn::GetAtt": ["EventBus", "Arn"]},
-            },
-        },
-        "DirectoryBucket": {"Type": "AWS::S3::Bucket"},
-        "EventLogGroup": {
-            "Type": "AWS::Logs::LogGroup",
-            "Properties": {"LogGroupName": "/aws/events/hotline-test-hotline"},
-        },
-        # As in template.yaml: every event to the log group, under a generated name.
-        "EventLogRule": {
-            "Type": "AWS::Events::Rule",
-            "Properties": {
-                "EventBusName": {"Fn::GetAtt": ["EventBus", "Name"]},
-                "EventPattern": {"source": [{"prefix": ""}]},
-                "Targets": [{"Id": "event-log", "Arn": {"Fn::GetAtt": ["EventLogGroup", "Arn"]}}],
-            },
-        },
-    },
-    "Outputs": {
-        # moto's Ref of an EventBus is not its name; Name is (the real stack Refs it).
-        "EventBusName": {"Value": {"Fn::GetAtt": ["EventBus", "Name"]}},
-        "EventBusArn": {"Value": {"Fn::GetAtt": ["EventBus", "Arn"]}},
-        "ArchiveArn": {"Value": {"Fn::GetAtt": ["EventArchive", "Arn"]}},
-        "DirectoryBucketName": {"Value": {"Ref": "DirectoryBucket"}},
-        "EventLogGroupName": {"Value": {"Ref": "EventLogGroup"}},
-    },
-}
-
-
-@pytest.fixture
-def stack() -> Iterator[dict[str, str]]:
-    with mock_aws():
-        cfn = boto3.client("cloudformation")
-        cfn.create_stack(StackName=STACK, TemplateBody=json.dumps(STACK_TEMPLATE))
-        outputs = cfn.describe_stacks(StackName=STACK)["Stacks"][0]["Outputs"]
-        yield {o["OutputKey"]: o["OutputValue"] for o in outputs}
+# Shared fixtures: pytest finds a fixture by its name in the test module.
+stack = operator_stack.stack
 
 
 def rule_with_queue(bus: str, name: str, pattern: dict[str, Any]) -> tuple[str, str]:
@@ -395,30 +343,6 @@ def test_the_progress_display_follows_the_share_of_the_window_replayed(
     assert "COMPLETED" in result.output  # the summary table once the display is gone
 
 
-# --- the local runtime -------------------------------------------------------------------
-
-
-def call(server: LocalServer, caller: str = TAKUMI) -> str:
-    import urllib.request
-
-    body = json.dumps({"from": caller}).encode()
-    request = urllib.request.Request(server.url + "/_local/calls", data=body, method="POST")
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return str(json.loads(response.read())["contact_id"])
-
-
-def test_events_tail_local_prints_type_and_request_id_never_a_phone(server):
-    contact = call(server)
-
-    result = runner.invoke(app, ["events", "tail", "--local", server.url, "--since", "1h"])
-
-    assert result.exit_code == 0, result.output
-    assert "CallRequested" in result.output
-    assert contact in result.output
-    for phone in (TAKUMI, MIZUKI):
-        assert phone not in result.output
-
-
 def test_replay_local_replays_on_the_running_runtime(server):
     call(server)
     result = runner.invoke(app, ["replay", "--local", server.url, "--from", "1h"])
@@ -426,201 +350,3 @@ def test_replay_local_replays_on_the_running_runtime(server):
     assert "local-replay-" in result.output
     tail = runner.invoke(app, ["events", "tail", "--local", server.url, "--since", "1h"])
     assert "(replay local-replay-" in tail.output
-
-
-# --- events tail on AWS ------------------------------------------------------------------
-def test_events_tail_reads_the_event_log_group(stack):
-    logs = boto3.client("logs")
-    group = stack["EventLogGroupName"]
-    logs.create_log_stream(logGroupName=group, logStreamName="s")
-    now = int(time.time() * 1000)
-    # What the log rule's input transformer writes: ids and types, no phone numbers.
-    record = {
-        "detail-type": "Accepted",
-        "time": "2026-01-01T00:00:00Z",
-        "id": "e-1",
-        "request_id": "req-42",
-        "member_id": "",
-        "replay-name": "",
-    }
-    logs.put_log_events(
-        logGroupName=group,
-        logStreamName="s",
-        logEvents=[{"timestamp": now, "message": json.dumps(record)}],
-    )
-
-    result = runner.invoke(app, ["events", "tail", "--stack", STACK, "--since", "5m"])
-
-    assert result.exit_code == 0, result.output
-    assert "Accepted" in result.output and "req-42" in result.output
-    assert "replay" not in result.output
-
-
-def log_record(group: str, stream: str, request_id: str) -> None:
-    record = {"detail-type": "Accepted", "time": "2026-01-01T00:00:00Z", "request_id": request_id}
-    boto3.client("logs").put_log_events(
-        logGroupName=group,
-        logStreamName=stream,
-        logEvents=[{"timestamp": int(time.time() * 1000), "message": json.dumps(record)}],
-    )
-
-
-def polls_then_stop(*between: Any) -> tuple[list[float], Any]:
-    """A stand-in for operate.pause: at the n-th pause it runs `between[n]` (new events
-    arrive), after the last it stops the loop as Ctrl-C would. Returns the pauses seen."""
-    paused: list[float] = []
-
-    def pause(seconds: float) -> None:
-        paused.append(seconds)
-        if len(paused) > len(between):
-            raise KeyboardInterrupt
-        between[len(paused) - 1]()
-
-    return paused, pause
-
-
-def test_events_tail_follow_prints_new_log_records_once_each(stack, monkeypatch):
-    group = stack["EventLogGroupName"]
-    boto3.client("logs").create_log_stream(logGroupName=group, logStreamName="s")
-    log_record(group, "s", "req-before")
-    paused, pause = polls_then_stop(
-        lambda: log_record(group, "s", "req-first-poll"),
-        lambda: None,  # nothing new: nothing printed again
-    )
-    monkeypatch.setattr(operate, "pause", pause)
-
-    result = runner.invoke(app, ["events", "tail", "--stack", STACK, "-f", "--poll", "7"])
-
-    assert result.exit_code == 0, result.output  # Ctrl-C ends a follow cleanly
-    assert paused == [7, 7, 7]
-    ids = re.findall(r"req-[a-z-]+", result.output)
-    assert ids == ["req-before", "req-first-poll"]
-
-
-def test_events_tail_follow_local_prints_new_events_once_each(server, monkeypatch):
-    call(server)
-    before = len(server.engine.events())
-    paused, pause = polls_then_stop(lambda: call(server, MIZUKI), lambda: None)
-    monkeypatch.setattr(operate, "pause", pause)
-
-    result = runner.invoke(app, ["events", "tail", "--local", server.url, "--follow"])
-
-    assert result.exit_code == 0, result.output
-    assert len(paused) == 3
-    events = server.engine.events()
-    assert len(events) > before  # Mizuki's call, while following, added some
-    kinds = "|".join(operate.EVENT_TYPES)
-    # Lines that start with the event's time (the handlers' own log lines are JSON).
-    shown = re.findall(rf"^\d{{4}}-\S+\s+({kinds})\b", result.output, re.MULTILINE)
-    assert shown == [e["detail-type"] for e in events]  # each once, in order, none again
-    for phone in (TAKUMI, MIZUKI):
-        assert phone not in result.output
-
-
-def test_events_tail_says_when_there_is_nothing(stack):
-    result = runner.invoke(app, ["events", "tail", "--stack", STACK, "--since", "2h"])
-
-    assert result.exit_code == 0, result.output
-    assert "no events in the last 2h" in result.output
-
-
-# --- directory ---------------------------------------------------------------------------
-GOOD = [{"name": "タクミ", "phone": TAKUMI}, {"name": "ミズキ", "phone": MIZUKI, "lang": "en"}]
-
-
-def write(tmp_path: Path, content: Any) -> Path:
-    path = tmp_path / "phonenumber.json"
-    path.write_text(content if isinstance(content, str) else json.dumps(content), "utf-8")
-    return path
-
-
-def test_directory_check_shows_the_people_with_masked_phones(tmp_path):
-    result = runner.invoke(app, ["directory", "check", str(write(tmp_path, GOOD))])
-    assert result.exit_code == 0, result.output
-    assert "タクミ" in result.output and "ミズキ" in result.output
-    assert mask_phone(TAKUMI) in result.output
-    assert TAKUMI not in result.output
-
-
-@pytest.mark.parametrize(
-    ("content", "says"),
-    [
-        ("[{", "not valid JSON"),
-        ({"name": "x"}, "JSON array"),
-        ([{"name": "タクミ", "phone": "090-1111-2222"}, GOOD[1]], "entry 1"),
-        ([GOOD[0], {"name": "ミズキ", "phone": TAKUMI}], "entry 2"),
-        ([GOOD[0]], "two"),
-    ],
-    ids=["not-json", "not-an-array", "not-e164", "duplicate-phone", "one-person"],
-)
-def test_directory_check_says_what_is_wrong_and_exits_1(tmp_path, content, says):
-    result = runner.invoke(app, ["directory", "check", str(write(tmp_path, content))])
-    assert result.exit_code == 1
-    assert says in result.output
-
-
-def test_directory_check_lists_every_problem_on_its_own_line(tmp_path):
-    content = [{"name": "タクミ", "phone": "090-1111-2222"}, {"name": "", "phone": TAKUMI}]
-    result = runner.invoke(app, ["directory", "check", str(write(tmp_path, content))])
-    assert result.exit_code == 1
-    lines = result.output.splitlines()
-    assert lines[-3].endswith(": 2 problems")
-    assert lines[-2:] == [
-        "  entry 1 (タクミ): phone is not an E.164 number (like +819011112222)",
-        '  entry 2: "name" is missing or empty',
-    ]
-
-
-def test_local_refuses_a_bad_directory_as_directory_check_does(tmp_path):
-    content = [{"name": "タクミ", "phone": TAKUMI, "quiet-hours": "22:00-07:00"}, GOOD[1]]
-    result = runner.invoke(app, ["local", "--directory", str(write(tmp_path, content))])
-    assert result.exit_code == 1  # the input is wrong, not the command line
-    assert "unknown key(s) 'quiet-hours' (did you mean 'quiet_hours'?)" in result.output
-
-
-def test_directory_check_of_a_missing_file_exits_1(tmp_path):
-    result = runner.invoke(app, ["directory", "check", str(tmp_path / "nope.json")])
-    assert result.exit_code == 1
-    assert "cannot read" in result.output
-
-
-def test_directory_push_uploads_a_valid_directory(stack, tmp_path):
-    path = write(tmp_path, GOOD)
-    result = runner.invoke(app, ["directory", "push", str(path), "--stack", STACK])
-    assert result.exit_code == 0, result.output
-    body = (
-        boto3.client("s3")
-        .get_object(Bucket=stack["DirectoryBucketName"], Key="phonenumber.json")["Body"]
-        .read()
-    )
-    assert body == path.read_bytes()
-
-
-def test_directory_push_uploads_nothing_when_invalid(stack, tmp_path):
-    path = write(tmp_path, [GOOD[0]])
-    result = runner.invoke(app, ["directory", "push", str(path), "--stack", STACK])
-    assert result.exit_code == 1
-    listed = boto3.client("s3").list_objects_v2(Bucket=stack["DirectoryBucketName"])
-    assert listed.get("KeyCount", 0) == 0
-
-
-# --- metrics -----------------------------------------------------------------------------
-def test_sms_sends_are_counted_as_sent_or_failed_and_failures_still_raise():
-    from hotline_core.adapters.sms import MeteredSms
-
-    counted: list[str] = []
-
-    class Flaky:
-        def __init__(self) -> None:
-            self.calls = 0
-
-        def send(self, to: str, body: str) -> None:
-            self.calls += 1
-            if self.calls == 2:
-                raise ConnectionError("provider down")
-
-    sms = MeteredSms(Flaky(), count=counted.append)
-    sms.send(TAKUMI, "one")
-    with pytest.raises(ConnectionError):
-        sms.send(TAKUMI, "two")
-    assert counted == ["SmsSent", "SmsFailed"]

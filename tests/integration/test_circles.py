@@ -14,6 +14,8 @@ from hotline_core.pins import hash_pin
 from hotline_core.quiet import spoken_time
 from tests.conftest import AOI, HARUTO, LINE_A, LINE_B, MIZUKI, ROOT, TAKUMI
 
+# Every hotline call opens with this, before the Lambda is invoked (no silence on the line).
+GREETING = "お電話ありがとうございます。"
 PIN = "2468"
 PIN_HASH = hash_pin(PIN)
 
@@ -70,7 +72,7 @@ def test_a_circle_of_three_names_the_others_and_asks_whoever_was_picked(hotline_
 
     answer = local.call(TAKUMI, digits="2")
 
-    assert answer["prompts"][0] == "話したい相手の番号を押してください。1: ミズキ、2: ハルト。"
+    assert answer["prompts"][1] == "話したい相手の番号を押してください。1: ミズキ、2: ハルト。"
     assert answer["prompts"][-1] == "ハルトさんに聞いてみます。電話を切ってお待ちください。"
     assert answer["lambda_invocations"] == 2
     [invite] = invites(local)
@@ -83,7 +85,7 @@ def test_a_wrong_digit_is_asked_again_once(hotline_with):
 
     answer = local.call(TAKUMI, digits="71")
 
-    assert answer["prompts"][1].startswith("番号が正しくありません。")
+    assert answer["prompts"][2].startswith("番号が正しくありません。")
     assert answer["prompts"][-1] == "ミズキさんに聞いてみます。電話を切ってお待ちください。"
     assert [m["to"] for m in invites(local)] == [MIZUKI]
 
@@ -104,7 +106,7 @@ def test_two_people_hear_no_menu_and_cost_one_invocation(hotline_with):
     answer = local.call(TAKUMI)
 
     assert answer["lambda_invocations"] == 1
-    assert len(answer["prompts"]) == 1
+    assert answer["prompts"][0] == GREETING and len(answer["prompts"]) == 2
 
 
 # --- several hotlines -----------------------------------------------------------------------
@@ -125,10 +127,10 @@ def test_the_dialled_number_selects_the_circle(hotline_with):
     stranger = local.call(AOI, to=LINE_A)
     unknown_line = local.call(TAKUMI, to="+815099990000")
 
-    assert first["prompts"] == ["ミズキさんに聞いてみます。電話を切ってお待ちください。"]
-    assert second["prompts"] == ["アオイさんに聞いてみます。電話を切ってお待ちください。"]
-    assert stranger["prompts"] == ["この電話番号は登録されていません。"]
-    assert unknown_line["prompts"] == ["この番号は現在使われていません。"]
+    assert first["prompts"] == [GREETING, "ミズキさんに聞いてみます。電話を切ってお待ちください。"]
+    assert second["prompts"] == [GREETING, "アオイさんに聞いてみます。電話を切ってお待ちください。"]
+    assert stranger["prompts"] == [GREETING, "この電話番号は登録されていません。"]
+    assert unknown_line["prompts"] == [GREETING, "この番号は現在使われていません。"]
     assert sorted(m["to"] for m in invites(local)) == sorted([MIZUKI, AOI])
     data = [e["detail"]["data"] for e in local.events()]
     assert [d["hotline_number"] for d in data] == [LINE_A, LINE_B]
@@ -143,7 +145,10 @@ def test_a_mutual_call_texts_both_the_others_number_and_sends_no_new_invitation(
 
     back = local.call(MIZUKI)
 
-    assert back["prompts"] == ["タクミさんもあなたと話したがっています。SMSで番号をお送りします。"]
+    assert back["prompts"] == [
+        GREETING,
+        "タクミさんもあなたと話したがっています。SMSで番号をお送りします。",
+    ]
     assert [m["to"] for m in invites(local)] == [MIZUKI]  # only Takumi's original one
     assert [e["detail-type"] for e in local.events()] == ["CallRequested", "MutualCallMatched"]
     [to_takumi] = local.sms(TAKUMI)
@@ -179,7 +184,10 @@ def test_a_repeat_call_hears_still_waiting_and_sends_no_second_invitation(hotlin
 
     again = local.call(TAKUMI)
 
-    assert again["prompts"] == ["ミズキさんの返事をまだ待っています。電話を切ってお待ちください。"]
+    assert again["prompts"] == [
+        GREETING,
+        "ミズキさんの返事をまだ待っています。電話を切ってお待ちください。",
+    ]
     assert len(invites(local)) == 1 and len(requests_in(local)) == 1
     assert [e["detail-type"] for e in local.events()] == ["CallRequested"]
 
@@ -197,7 +205,7 @@ def test_after_the_answer_the_same_pair_can_ask_again(hotline_with):
 
     again = local.call(TAKUMI)
 
-    assert again["prompts"] == ["ミズキさんに聞いてみます。電話を切ってお待ちください。"]
+    assert again["prompts"] == [GREETING, "ミズキさんに聞いてみます。電話を切ってお待ちください。"]
     assert len(invites(local)) == 2
 
 
@@ -214,7 +222,8 @@ def test_during_quiet_hours_the_caller_is_told_until_when_and_nobody_is_texted(h
     end = now + timedelta(hours=2)  # the span's end, to the minute
     until = f"{end.hour}時" + (f"{end.minute}分" if end.minute else "")
     assert answer["prompts"] == [
-        f"ミズキさんは{until}までおやすみ時間です。そのあとでおかけ直しください。"
+        GREETING,
+        f"ミズキさんは{until}までおやすみ時間です。そのあとでおかけ直しください。",
     ]
     assert local.sms() == [] and local.events() == [] and requests_in(local) == []
 
@@ -238,7 +247,7 @@ def test_a_repeat_after_the_quiet_hours_began_still_hears_the_request_is_waiting
 
     again = local.call(TAKUMI)
 
-    assert again["prompts"] == [messages.text("prompt_waiting", "ja", receiver="ミズキ")]
+    assert again["prompts"] == [GREETING, messages.text("prompt_waiting", "ja", receiver="ミズキ")]
     assert len(invites(local)) == 1
 
 
@@ -257,7 +266,8 @@ def test_the_caller_hears_when_quiet_hours_end_in_their_own_time_zone(hotline_wi
     end = (now + timedelta(hours=2)).replace(second=0, microsecond=0)
     until = spoken_time(end.astimezone(ZoneInfo("Europe/London")), "en")
     assert answer["prompts"] == [
-        messages.text("prompt_quiet", "en", receiver="Mizuki", until=until)
+        GREETING,
+        messages.text("prompt_quiet", "en", receiver="Mizuki", until=until),
     ]
     assert until != spoken_time(end, "en")  # London is not Tokyo: the zone really mattered
 
@@ -269,7 +279,7 @@ def test_quiet_hours_do_not_stop_a_mutual_call(hotline_with):
 
     back = local.call(MIZUKI)
 
-    assert back["prompts"][0].startswith("タクミさんもあなたと話したがっています")
+    assert back["prompts"][1].startswith("タクミさんもあなたと話したがっています")
 
 
 # --- the hotline PIN ------------------------------------------------------------------------
@@ -284,8 +294,8 @@ def test_the_right_pin_lets_the_caller_choose_and_ask(hotline_with, log_lines):
 
     answer = local.call(TAKUMI, digits=f"{PIN}#1")
 
-    assert answer["prompts"][0] == "暗証番号を入力し、最後にシャープを押してください。"
-    assert answer["prompts"][1].startswith("話したい相手の番号を押してください。")
+    assert answer["prompts"][1] == "暗証番号を入力し、最後にシャープを押してください。"
+    assert answer["prompts"][2].startswith("話したい相手の番号を押してください。")
     assert answer["prompts"][-1] == "ミズキさんに聞いてみます。電話を切ってお待ちください。"
     assert [m["to"] for m in invites(local)] == [MIZUKI]
     assert not any(PIN in json.dumps(line) for line in log_lines())
@@ -306,7 +316,7 @@ def test_a_wrong_pin_is_asked_again(hotline_with):
     answer = local.call(TAKUMI, digits=f"1111#{PIN}#")
 
     assert (
-        answer["prompts"][1]
+        answer["prompts"][2]
         == "暗証番号が違います。もう一度入力し、最後にシャープを押してください。"
     )
     assert answer["prompts"][-1] == "ミズキさんに聞いてみます。電話を切ってお待ちください。"

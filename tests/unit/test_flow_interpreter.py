@@ -21,6 +21,7 @@ from hotline_tools.local.flow import (
     Contact,
     FlowError,
     FlowResult,
+    Spoken,
     load_flow,
     run_flow,
 )
@@ -35,6 +36,8 @@ HOTLINE_NUMBER = "+815012345678"
 UNAVAILABLE = "ただいまご利用いただけません。しばらくしてからおかけ直しください。"
 PIN_PROMPT = "暗証番号を入力し、最後にシャープを押してください。"
 GREETING = "お電話ありがとうございます。会員特典のご案内です。"
+# The hotline's first words, played before its Lambda is invoked.
+HOTLINE_GREETING = "お電話ありがとうございます。"
 GOODBYE = "お電話ありがとうございました。失礼いたします。"
 NO_INPUT = "入力が確認できませんでした。"
 WRONG_PIN = "暗証番号が違います"
@@ -151,12 +154,12 @@ def test_registered_caller_hears_the_lambda_prompt_and_is_hung_up_on(
 
     result = run_flow(hotline_flow, make_contact(), call_request)
 
-    assert result.prompts == ["みずきさんに聞いてみますね。"]
+    assert result.prompts == [HOTLINE_GREETING, "みずきさんに聞いてみますね。"]
     assert result.attributes == {"registered": "true"}
     assert result.external["receiver_name"] == "みずき"
     assert result.lambda_invocations == 1
     assert result.path[-2:] == ["announce-request", "disconnect"]
-    assert result.voice == "Mizuki"
+    assert result.voice == "Takumi"
     assert result.flow_logging is True
     arn, event = call_request.calls[0]
     assert arn == "${CallRequestFunction.Arn}"
@@ -171,7 +174,7 @@ def test_unknown_caller_hears_the_not_registered_text_from_the_lambda(
 
     result = run_flow(hotline_flow, make_contact(caller="+819099999999"), call_request)
 
-    assert result.prompts == ["この電話は登録されていません。"]
+    assert result.prompts == [HOTLINE_GREETING, "この電話は登録されていません。"]
     assert result.attributes == {"registered": "false"}
     assert "announce-not-registered" in result.path
     assert result.path[-1] == "disconnect"
@@ -180,7 +183,7 @@ def test_unknown_caller_hears_the_not_registered_text_from_the_lambda(
 def test_lambda_error_plays_the_static_apology(hotline_flow: dict[str, Any]) -> None:
     result = run_flow(hotline_flow, make_contact(), FakeLambda(failing_lambda))
 
-    assert result.prompts == [UNAVAILABLE]
+    assert result.prompts == [HOTLINE_GREETING, UNAVAILABLE]
     assert "registered" not in result.attributes
     assert result.lambda_invocations == 1
     assert result.path[-2:] == ["announce-unavailable", "disconnect"]
@@ -202,7 +205,7 @@ def test_lambda_slower_than_the_time_limit_takes_the_error_branch(
     finally:
         release.set()
 
-    assert result.prompts == [UNAVAILABLE]
+    assert result.prompts == [HOTLINE_GREETING, UNAVAILABLE]
     assert result.external == {}
 
 
@@ -222,14 +225,14 @@ def test_response_that_is_not_a_string_map_takes_the_error_branch(
 ) -> None:
     result = run_flow(hotline_flow, make_contact(), answer(response))
 
-    assert result.prompts == [UNAVAILABLE]
+    assert result.prompts == [HOTLINE_GREETING, UNAVAILABLE]
     assert "registered" not in result.attributes
 
 
 def test_unexpected_registered_value_falls_to_the_apology(hotline_flow: dict[str, Any]) -> None:
     result = run_flow(hotline_flow, make_contact(), answer({"registered": "maybe", "prompt": "?"}))
 
-    assert result.prompts == [UNAVAILABLE]
+    assert result.prompts == [HOTLINE_GREETING, UNAVAILABLE]
     assert result.attributes == {"registered": "maybe"}
 
 
@@ -891,4 +894,5 @@ def test_result_records_the_visited_path() -> None:
         external={},
         lambda_invocations=0,
         path=["hello", "bye", "end"],
+        spoken=[Spoken("hello", "Joanna", "standard"), Spoken("bye", "Joanna", "standard")],
     )

@@ -369,7 +369,7 @@ class LocalHotline:
 
     def call(
         self,
-        from_: str,
+        from_: str | None,
         *,
         line: str = DEFAULT_LINE,
         to: str | None = None,
@@ -390,6 +390,7 @@ class LocalHotline:
         return {
             "contact_id": result.contact_id,
             "prompts": result.prompts,
+            "spoken": [{"text": said.text, "voice": said.voice} for said in result.spoken],
             "attributes": result.attributes,
             "lambda_invocations": result.lambda_invocations,
         }

@@ -24,10 +24,12 @@ __all__ = [
     "DEFAULT_MAX_STEPS",
     "FLOW_LANGUAGE_VERSION",
     "LOCAL_INSTANCE_ARN",
+    "POLLY_VOICES",
     "Contact",
     "FlowError",
     "FlowResult",
     "LambdaInvoker",
+    "Spoken",
     "load_flow",
     "run_flow",
 ]
@@ -47,8 +49,25 @@ _MAX_LAMBDA_SECONDS = 8
 _DEFAULT_LAMBDA_SECONDS = 3
 # Connect refuses Lambda responses of 32 KB or more (UTF-8 JSON) and takes the error branch.
 _MAX_LAMBDA_RESPONSE_BYTES = 32 * 1024
-# Amazon Connect's default text-to-speech voice until UpdateContactTextToSpeechVoice runs.
+# Amazon Connect's default text-to-speech voice until UpdateContactTextToSpeechVoice runs
+# ("This defaults to Joanna if this action is never run": Flow language reference,
+# UpdateContactTextToSpeechVoice).
 _DEFAULT_VOICE = "Joanna"
+_DEFAULT_ENGINE = "standard"
+# The Amazon Polly voices a flow may name here, with their language and the engines Polly
+# documents for them (Amazon Polly Developer Guide, "Available voices"). Connect takes the
+# error branch when "voice or engine are invalid, or if the selected voice does not support
+# the selected engine" (UpdateContactTextToSpeechVoice); a voice missing from this table is a
+# FlowError rather than a guess.
+POLLY_VOICES: dict[str, tuple[str, frozenset[str]]] = {
+    "Joanna": ("en-US", frozenset({"standard", "neural"})),
+    "Matthew": ("en-US", frozenset({"standard", "neural"})),
+    "Mizuki": ("ja-JP", frozenset({"standard"})),
+    "Takumi": ("ja-JP", frozenset({"standard", "neural"})),
+    "Kazuha": ("ja-JP", frozenset({"neural"})),
+    "Tomoko": ("ja-JP", frozenset({"neural"})),
+}
+_ENGINES = {"standard", "neural", "generative", "long-form"}
 # What Connect's "Store customer input" stores when the caller types nothing (see _get_input).
 _STORED_INPUT_TIMEOUT = "Timeout"
 
@@ -78,13 +97,26 @@ class FlowError(Exception):
 
 @dataclass
 class Contact:
-    """One inbound voice call: who calls, which number they dialled, what they will press."""
+    """One inbound voice call: who calls, which number they dialled, what they will press.
+
+    `customer_number` None is a call with no caller ID at all: Connect then sends no
+    CustomerEndpoint. A withheld number that the carrier names ("anonymous") is passed as it is.
+    """
 
     contact_id: str
-    customer_number: str
+    customer_number: str | None
     system_number: str
     digits: str = ""
     attributes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Spoken:
+    """One prompt as the caller heard it: its text and the Polly voice that spoke it."""
+
+    text: str
+    voice: str
+    engine: str
 
 
 @dataclass
@@ -99,6 +131,7 @@ class FlowResult:
     path: list[str]
     voice: str = _DEFAULT_VOICE
     flow_logging: bool = False
+    spoken: list[Spoken] = field(default_factory=list)
 
 
 @dataclass
@@ -111,10 +144,16 @@ class _CallState:
     stored_input: str = ""
     digits_left: str = ""
     prompts: list[str] = field(default_factory=list)
+    spoken: list[Spoken] = field(default_factory=list)
     path: list[str] = field(default_factory=list)
     lambda_invocations: int = 0
     voice: str = _DEFAULT_VOICE
+    engine: str = _DEFAULT_ENGINE
     flow_logging: bool = False
+
+    def say(self, text: str) -> None:
+        self.prompts.append(text)
+        self.spoken.append(Spoken(text=text, voice=self.voice, engine=self.engine))
 
 
 @dataclass(frozen=True)
@@ -212,6 +251,7 @@ def run_flow(
         path=state.path,
         voice=state.voice,
         flow_logging=state.flow_logging,
+        spoken=state.spoken,
     )
 
 
@@ -314,7 +354,7 @@ def _resolve(value: Any, state: _CallState, action: Mapping[str, Any]) -> str:
             return state.attributes.get(key, "")
         system_values = {
             "StoredCustomerInput": state.stored_input,
-            "CustomerEndpoint.Address": state.contact.customer_number,
+            "CustomerEndpoint.Address": state.contact.customer_number or "",
             "SystemEndpoint.Address": state.contact.system_number,
             "ContactId": state.contact.contact_id,
         }
@@ -361,7 +401,7 @@ def _unsupported(action: Mapping[str, Any]) -> str:
 
 
 def _message_participant(action: dict[str, Any], state: _CallState) -> _Step:
-    state.prompts.append(_spoken_text(action, state))
+    state.say(_spoken_text(action, state))
     return _next_action(action)
 
 
@@ -370,10 +410,39 @@ def _disconnect(action: dict[str, Any], state: _CallState) -> _Step:
 
 
 def _update_voice(action: dict[str, Any], state: _CallState) -> _Step:
-    voice = _parameters(action).get("TextToSpeechVoice")
-    if not isinstance(voice, str) or not voice:
-        raise FlowError(f"action {action['Identifier']!r}: TextToSpeechVoice is required")
-    state.voice = voice
+    """UpdateContactTextToSpeechVoice: TextToSpeechVoice, TextToSpeechEngine and
+    TextToSpeechStyle "may be defined statically or dynamically"; the action "results in error
+    if voice or engine are invalid, or if the selected voice does not support the selected
+    engine", and its NoMatchingError branch "must always be defined" (Flow language reference).
+    On that error the voice in effect stays as it was."""
+    parameters = _parameters(action)
+    identifier = action["Identifier"]
+    if "TextToSpeechVoice" not in parameters:
+        raise FlowError(f"action {identifier!r}: TextToSpeechVoice is required")
+    if not any(
+        branch.get("ErrorType") == _NO_MATCHING_ERROR
+        for branch in _transitions(action).get("Errors", [])
+    ):
+        raise FlowError(f"action {identifier!r}: a NoMatchingError branch must be defined")
+    voice = _resolve(parameters["TextToSpeechVoice"], state, action)
+    engine = _resolve(parameters.get("TextToSpeechEngine", _DEFAULT_ENGINE), state, action)
+    style = _resolve(parameters.get("TextToSpeechStyle", "None"), state, action)
+    engine = engine.lower() or _DEFAULT_ENGINE
+    if style not in ("None", "Conversational", "Newscaster"):
+        return _Step(error=_NO_MATCHING_ERROR)
+    if engine not in _ENGINES:
+        return _Step(error=_NO_MATCHING_ERROR)
+    known = POLLY_VOICES.get(voice)
+    if known is None:
+        if not voice:
+            return _Step(error=_NO_MATCHING_ERROR)
+        raise FlowError(
+            f"action {identifier!r}: voice {voice!r} is not in the local table of Polly voices "
+            f"({', '.join(sorted(POLLY_VOICES))}); add it with its language and engines"
+        )
+    if engine not in known[1]:
+        return _Step(error=_NO_MATCHING_ERROR)
+    state.voice, state.engine = voice, engine
     return _next_action(action)
 
 
@@ -450,7 +519,7 @@ def _compare(action: dict[str, Any], state: _CallState) -> _Step:
 def _get_input(action: dict[str, Any], state: _CallState) -> _Step:
     parameters = _parameters(action)
     identifier = action["Identifier"]
-    state.prompts.append(_spoken_text(action, state))
+    state.say(_spoken_text(action, state))
     store_input = parameters.get("StoreInput", "False")
     if store_input not in ("True", "False"):
         raise FlowError(f"action {identifier!r}: StoreInput must be 'True' or 'False'")
@@ -530,8 +599,19 @@ def _invoke_lambda(
     arn = parameters.get("LambdaFunctionARN")
     if not isinstance(arn, str) or not arn:
         raise FlowError(f"action {identifier!r}: LambdaFunctionARN is required")
-    if parameters.get("InvocationType", "SYNCHRONOUS") != "SYNCHRONOUS":
-        raise FlowError(f"action {identifier!r}: only SYNCHRONOUS invocation is supported")
+    invocation_type = parameters.get("InvocationType", "SYNCHRONOUS")
+    if invocation_type not in ("SYNCHRONOUS", "ASYNCHRONOUS"):
+        raise FlowError(f"action {identifier!r}: unknown InvocationType {invocation_type!r}")
+    if invocation_type == "ASYNCHRONOUS":
+        # The Flow language reference allows "SYNCHRONOUS" | "ASYNCHRONOUS" (InvokeLambdaFunction)
+        # but documents no action that waits for or loads an asynchronous result: its Wait
+        # action's Events are "CustomerReturned" and "BotParticipantDisconnected", chat only.
+        # The console's "Load Lambda result" and event-based Wait exist only as UI blocks
+        # (admin guide), with no Flow language definition to run faithfully here.
+        raise FlowError(
+            f"action {identifier!r}: ASYNCHRONOUS invocation is not run locally: the Flow "
+            "language documents no action that waits for or loads its result"
+        )
     time_limit = _time_limit(parameters, identifier)
     if lambda_time_limit_override is not None:
         time_limit = lambda_time_limit_override
@@ -576,30 +656,31 @@ def _time_limit(parameters: Mapping[str, Any], identifier: str) -> float:
 def _contact_flow_event(state: _CallState, parameters: dict[str, str]) -> dict[str, Any]:
     """The event Connect sends to a Lambda: same keys as a real ContactFlowEvent."""
     contact = state.contact
-    return {
-        "Details": {
-            "ContactData": {
-                "Attributes": dict(state.attributes),
-                "Channel": "VOICE",
-                "ContactId": contact.contact_id,
-                "CustomerEndpoint": {
-                    "Address": contact.customer_number,
-                    "Type": "TELEPHONE_NUMBER",
-                },
-                # A fresh inbound call is its own initial and previous contact.
-                "InitialContactId": contact.contact_id,
-                "InitiationMethod": "INBOUND",
-                "InstanceARN": LOCAL_INSTANCE_ARN,
-                "MediaStreams": None,
-                "PreviousContactId": contact.contact_id,
-                "Queue": None,
-                "SystemEndpoint": {
-                    "Address": contact.system_number,
-                    "Type": "TELEPHONE_NUMBER",
-                },
-            },
-            "Parameters": parameters,
+    contact_data: dict[str, Any] = {
+        "Attributes": dict(state.attributes),
+        "Channel": "VOICE",
+        "ContactId": contact.contact_id,
+        "CustomerEndpoint": {
+            "Address": contact.customer_number,
+            "Type": "TELEPHONE_NUMBER",
         },
+        # A fresh inbound call is its own initial and previous contact.
+        "InitialContactId": contact.contact_id,
+        "InitiationMethod": "INBOUND",
+        "InstanceARN": LOCAL_INSTANCE_ARN,
+        "MediaStreams": None,
+        "PreviousContactId": contact.contact_id,
+        "Queue": None,
+        "SystemEndpoint": {
+            "Address": contact.system_number,
+            "Type": "TELEPHONE_NUMBER",
+        },
+    }
+    if contact.customer_number is None:
+        # No caller ID at all: the contact has no CustomerEndpoint.
+        del contact_data["CustomerEndpoint"]
+    return {
+        "Details": {"ContactData": contact_data, "Parameters": parameters},
         "Name": "ContactFlowEvent",
     }
 

@@ -332,9 +332,14 @@ def _rows(engine: LocalHotline, kind: str, data: dict[str, Any]) -> dict[str, An
 
 
 def _call(engine: LocalHotline, data: dict[str, Any]) -> dict[str, Any]:
-    caller, to, digits = data.get("from"), data.get("to"), data.get("digits", "")
-    if not isinstance(caller, str) or not caller.strip():
-        raise BadRequest('"from" must be the calling number as a string, like "+81…"')
+    if "from" not in data:
+        raise BadRequest('"from" is required: the calling number, like "+81…", or null')
+    caller, to, digits = data["from"], data.get("to"), data.get("digits", "")
+    # null is a call with no caller ID at all; "anonymous" one whose number is withheld.
+    if caller is not None and (not isinstance(caller, str) or not caller.strip()):
+        raise BadRequest(
+            '"from" must be the calling number as a string, like "+81…", "anonymous" or null'
+        )
     if to is not None and not isinstance(to, str):
         raise BadRequest('"to" must be a string (the dialled number) when given')
     if digits is None:
@@ -343,7 +348,9 @@ def _call(engine: LocalHotline, data: dict[str, Any]) -> dict[str, Any]:
         raise BadRequest('"digits" must be a string of 0-9, * and #')
     # The engine checks "line" (the template's contact flows) as for any caller.
     line = data.get("line", DEFAULT_LINE)
-    return engine.call(caller.strip(), line=line, to=to, digits=digits)
+    return engine.call(
+        caller.strip() if caller is not None else None, line=line, to=to, digits=digits
+    )
 
 
 def _fault(engine: LocalHotline, data: dict[str, Any]) -> dict[str, Any]:

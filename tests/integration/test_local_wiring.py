@@ -1,19 +1,11 @@
 """The template is the local runtime's one source of wiring: change it and local behaviour
-follows. Each test copies what the runtime reads (template.yaml, the functions' code, the
-contact flows, the default directory) to a temporary root, edits the copy, and runs the real
-handlers from there. Also: schedules fire in real time when nobody advances the clock."""
+follows. Each test copies what the runtime reads to a temporary root
+(tests/integration/project_copy.py), edits the copy's rules, events and resources, and runs
+the real handlers from there."""
 
 from __future__ import annotations
 
 import copy
-import json
-import shutil
-import socket
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,65 +13,21 @@ import pytest
 from moto.core.models import MockAWS
 
 from hotline_tools.local.engine import LocalHotline
-from hotline_tools.local.flow import FlowError
-from hotline_tools.local.server import LocalServer
 from hotline_tools.local.template import TemplateError
-from tests.conftest import MIZUKI, ROOT, TAKUMI, schedules
+from tests.conftest import MIZUKI, TAKUMI, schedules
+from tests.integration import project_copy
+from tests.integration.project_copy import (
+    TIMED_OUT,
+    add_resources,
+    edit_template,
+    invite_rule_block,
+)
+
+# Shared fixtures: pytest finds a fixture by its name in the test module.
+project, started = project_copy.project, project_copy.started
+
 
 INVITED = "タクミさんが話したいそうです"
-TIMED_OUT = "話せないようです"
-
-
-def copy_project(target: Path) -> Path:
-    """What the runtime reads from its root (generated/: what the template includes and
-    nests); hotline_core is the installed package (the layer), so core/ is not needed."""
-    ignore = shutil.ignore_patterns("__pycache__")
-    shutil.copy2(ROOT / "template.yaml", target / "template.yaml")
-    for folder in ("producers", "consumers", "contact_flow", "generated"):
-        shutil.copytree(ROOT / folder, target / folder, ignore=ignore)
-    (target / "tests" / "events").mkdir(parents=True)
-    shutil.copy2(ROOT / "tests/events/phonenumber.json", target / "tests/events/phonenumber.json")
-    return target
-
-
-def edit_template(root: Path, old: str, new: str, *, after: str = "") -> None:
-    """Replace the first `old` that follows `after` (a resource's heading), exactly once."""
-    path = root / "template.yaml"
-    text = path.read_text(encoding="utf-8")
-    start = text.index(after) if after else 0
-    at = text.index(old, start)
-    path.write_text(text[:at] + new + text[at + len(old) :], encoding="utf-8")
-
-
-def add_resources(root: Path, yaml_text: str) -> None:
-    edit_template(root, "\nResources:\n", "\nResources:\n" + yaml_text)
-
-
-def invite_rule_block(root: Path) -> str:
-    """InviteReceiverFunction's own rule, as the template has it (to edit exactly that)."""
-    text = (root / "template.yaml").read_text(encoding="utf-8")
-    block = text[text.index("  InviteReceiverFunction:\n") : text.index("  StartTimerFunction:\n")]
-    assert block.count("detail-type: [CallRequested]") == 1, "the template's layout changed"
-    return block
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    return copy_project(tmp_path)
-
-
-@pytest.fixture
-def started() -> Iterator[Callable[..., LocalHotline]]:
-    running: list[LocalHotline] = []
-
-    def start(root: Path, **options: Any) -> LocalHotline:
-        hotline = LocalHotline(root=root, **options).start()
-        running.append(hotline)
-        return hotline
-
-    yield start
-    for hotline in running:
-        hotline.stop()
 
 
 def invite_event(root: Path, line: str) -> None:
@@ -464,169 +412,3 @@ def test_a_disabled_standalone_rule_delivers_nothing(project, started):
 
     assert "AnswerTimerFunction" not in local.host.invocations
     assert local.dead_letters == []
-
-
-# --- template parameters: the template's constraints are the one check ----------------------
-
-
-@pytest.mark.parametrize(
-    ("options", "message"),
-    [
-        ({"answer_window": 29}, r"AnswerWindowSeconds: '29' is below its MinValue 30"),
-        ({"answer_window": 3601}, r"AnswerWindowSeconds: '3601' is above its MaxValue 3600"),
-        ({"parameters": {"SmsProvider": "pigeon"}}, r"SmsProvider: 'pigeon' is not one of"),
-        ({"base_url": "http://127.0.0.1:3000/x"}, r"PublicBaseUrl: .* AllowedPattern"),
-    ],
-)
-def test_a_parameter_outside_the_templates_constraints_is_refused(options, message):
-    with pytest.raises(TemplateError, match=message):
-        LocalHotline(root=ROOT, **options)
-
-
-def test_the_constraints_are_the_templates_own(project, started):
-    edit_template(project, "MinValue: 30", "MinValue: 5", after="  AnswerWindowSeconds:\n")
-    local = started(project, answer_window=5)
-
-    local.call(TAKUMI)
-
-    assert local.stack.functions["CallRequestFunction"].environment["ANSWER_WINDOW_SECONDS"] == "5"
-
-
-# --- contact flows are checked whole at startup ----------------------------------------------
-
-
-def add_unreached_action(root: Path, action: dict[str, Any]) -> Path:
-    """An action no call reaches, appended to the hotline flow."""
-    path = root / "contact_flow/hotline.json"
-    flow = json.loads(path.read_text(encoding="utf-8"))
-    flow["Actions"].append(action)
-    path.write_text(json.dumps(flow, ensure_ascii=False), encoding="utf-8")
-    return path
-
-
-@pytest.mark.parametrize(
-    ("action", "message"),
-    [
-        (
-            {"Identifier": "queue-it", "Type": "TransferContactToQueue", "Transitions": {}},
-            r"unsupported action Type 'TransferContactToQueue' \(Identifier 'queue-it'\)",
-        ),
-        (
-            {
-                "Identifier": "say-bye",
-                "Type": "MessageParticipant",
-                "Parameters": {"Text": "bye"},
-                "Transitions": {"NextAction": "nowhere"},
-            },
-            r"action 'say-bye' \(MessageParticipant\) transitions to unknown action 'nowhere'",
-        ),
-    ],
-)
-def test_a_broken_action_no_call_reaches_stops_the_runtime_at_startup(project, action, message):
-    path = add_unreached_action(project, action)
-
-    with pytest.raises(FlowError, match=message) as raised:
-        LocalHotline(root=project)
-    assert str(raised.value).startswith(f"flow {path}: ")
-
-    # The server refuses to start too, and leaves its port free.
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    with pytest.raises(FlowError, match=message):
-        LocalServer(port=port, root=project)
-    with socket.socket() as again:
-        again.bind(("127.0.0.1", port))
-
-
-# --- the lines are the template's contact flows ---------------------------------------------
-
-
-def test_the_shipped_flows_keep_their_numbers():
-    assert LocalHotline(root=ROOT).lines == {
-        "hotline": "+815012340001",
-        "benefits": "+815012340002",
-    }
-
-
-def post_json(url: str, data: Any) -> tuple[int, Any]:
-    request = urllib.request.Request(
-        url, data=json.dumps(data).encode(), method="POST", headers={"Content-Type": "x/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
-
-
-def test_a_new_flow_is_a_new_line_and_a_removed_one_is_gone(project):
-    shutil.copy2(project / "contact_flow/hotline.json", project / "contact_flow/support.json")
-    (project / "contact_flow/benefits.json").unlink()
-    server = LocalServer(port=0, root=project).start()
-    try:
-        with urllib.request.urlopen(server.url + "/_local/directory", timeout=30) as response:
-            lines = json.loads(response.read())["lines"]
-        status, answer = post_json(
-            server.url + "/_local/calls", {"from": TAKUMI, "line": "support"}
-        )
-        gone, error = post_json(server.url + "/_local/calls", {"from": TAKUMI, "line": "benefits"})
-    finally:
-        server.stop()
-
-    assert lines == {"hotline": "+815012340001", "support": "+815012340003"}
-    assert status == 200
-    assert answer["prompts"] == ["ミズキさんに聞いてみます。電話を切ってお待ちください。"]
-    assert gone == 400
-    assert error["error"] == '"line" must be one of hotline, support'
-
-
-# --- real time --------------------------------------------------------------------------------
-
-
-def wait_for(predicate: Callable[[], Any], *, limit: float) -> Any:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if found := predicate():
-            return found
-        time.sleep(0.25)
-    return None
-
-
-def test_a_schedule_fires_in_real_time_when_nobody_advances_the_clock():
-    server = LocalServer(port=0).start()  # its ticker runs in the background
-    try:
-        status, _ = post_json(server.url + "/_local/calls", {"from": TAKUMI})
-        assert status == 200
-        assert len(server.engine.sms(MIZUKI)) == 1
-        # The answer timer, brought forward to two seconds from now (the shortest window the
-        # template allows would cost a test minutes of real time).
-        scheduler = server.engine.client("scheduler")
-        [summary] = scheduler.list_schedules()["Schedules"]
-        timer = scheduler.get_schedule(Name=summary["Name"], GroupName=summary["GroupName"])
-        # Scheduler may fire it anywhere in the minute of its at(); take the earliest moment,
-        # or the test would wait up to a minute of real time.
-        server.engine.schedule_moment = lambda name, earliest, latest: earliest
-        soon = server.engine.clock.now() + timedelta(seconds=2)
-        scheduler.update_schedule(
-            Name=timer["Name"],
-            GroupName=timer["GroupName"],
-            ScheduleExpression=f"at({soon:%Y-%m-%dT%H:%M:%S})",
-            ScheduleExpressionTimezone="UTC",
-            FlexibleTimeWindow=timer["FlexibleTimeWindow"],
-            Target=timer["Target"],
-        )
-
-        def timed_out() -> list[dict[str, str]]:
-            with urllib.request.urlopen(server.url + "/_local/sms", timeout=30) as response:
-                sent = json.loads(response.read())
-            return [m for m in sent if m["to"] == TAKUMI and TIMED_OUT in m["body"]]
-
-        told = wait_for(timed_out, limit=60)
-
-        assert told, "the answer timer did not fire in real time"
-        assert server.engine.clock.offset == timedelta(0)  # only real time passed
-        assert [e["detail-type"] for e in server.engine.events()] == ["CallRequested", "TimedOut"]
-        assert server.engine.errors == []
-    finally:
-        server.stop()

@@ -1,21 +1,17 @@
-"""`hotline dead-letters list` and `hotline dead-letters redrive [--all | ID]`.
+"""`hotline dead-letters list` and `hotline dead-letters redrive [--all | ID]` with --stack.
 
-With --stack, AWS is moto: a tiny plain CloudFormation stack holding three of the real
-stack's dead-letter queues (named by the same logical ids) and two functions, so the CLI finds
-them through list_stack_resources exactly as against a deployment. moto's Lambda invoke needs
-Docker, so `lambda` is a recording fake installed where the module makes its clients.
-With --local, a small HTTP server on 127.0.0.1 plays the local runtime's dead-letter contract
-(GET /_local/dead-letters, POST /_local/dead-letters/redrive).
+AWS is moto: a tiny plain CloudFormation stack holding three of the real stack's dead-letter
+queues (named by the same logical ids) and two functions, so the CLI finds them through
+list_stack_resources exactly as against a deployment. moto's Lambda invoke needs Docker, so
+`lambda` is a recording fake installed where the module makes its clients. Every AWS error is
+one clean line.
 """
 
 from __future__ import annotations
 
 import json
-import re
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import boto3
@@ -23,17 +19,17 @@ import pytest
 from botocore.exceptions import ClientError, NoRegionError
 from moto import mock_aws
 from rich.console import Console
-from typer.testing import CliRunner
 
 from hotline_tools import dead_letters
 from hotline_tools.cli import app
-from tests.conftest import LINE_A as LINE
 from tests.conftest import MIZUKI, TAKUMI, load_event
+from tests.integration import dead_letters_cli
+from tests.integration.dead_letters_cli import REQUEST_ID, assert_no_phone, rows, runner
+
+# The shared autouse fixture: pytest finds a fixture by its name in the test module.
+quick_and_wide = dead_letters_cli.quick_and_wide
 
 STACK = "hotline-test"
-PHONES = (TAKUMI, MIZUKI, LINE)
-REQUEST_ID = "b6f2c1c4-3d5e-4f6a-8b7c-9d0e1f2a3b4c"
-runner = CliRunner()
 
 ROLE = {
     "Type": "AWS::IAM::Role",
@@ -167,15 +163,6 @@ class FakeLambda:
         ]
 
 
-@pytest.fixture(autouse=True)
-def quick_and_wide(monkeypatch: pytest.MonkeyPatch) -> None:
-    # moto waits out a long poll on an empty queue; real SQS keeps WAIT_SECONDS.
-    monkeypatch.setattr(dead_letters, "WAIT_SECONDS", 0)
-    # Wide enough that no cell is folded: what a phone number would look like is checked
-    # on whole cells.
-    monkeypatch.setattr(dead_letters, "console", Console(width=250))
-
-
 @pytest.fixture
 def stack() -> Iterator[Stack]:
     with mock_aws():
@@ -207,22 +194,6 @@ def denied(operation: str) -> ClientError:
 
 def ago(**kwargs: float) -> datetime:
     return datetime.now(UTC) - timedelta(**kwargs)
-
-
-def rows(output: str) -> list[list[str]]:
-    """The table's body rows, as lists of cells."""
-    return [
-        [cell.strip() for cell in line.strip().strip("│").split("│")]
-        for line in output.splitlines()
-        if line.strip().startswith("│")
-    ]
-
-
-def assert_no_phone(output: str) -> None:
-    for phone in PHONES:
-        assert phone not in output
-        assert phone[3:] not in output  # nor its national digits
-    assert not re.search(r"[0-9]{7,}", re.sub(r"[0-9a-f]{8}-[0-9a-f-]{27}", "", output))
 
 
 def timer_failure(stack: Stack, failed_at: datetime) -> str:
@@ -558,171 +529,3 @@ def test_every_client_sets_its_timeouts_and_retries_in_code(monkeypatch):
         assert config.connect_timeout == 5
         assert config.read_timeout > dead_letters.WAIT_SECONDS
         assert config.retries == {"mode": "standard", "total_max_attempts": 3}
-
-
-# --- the local runtime -------------------------------------------------------------------
-LOCAL_LETTER = {
-    "id": "dl-1",
-    "function": "InviteReceiverFunction",
-    "event_type": "CallRequested",
-    "request_id": REQUEST_ID,
-    "error": f"ConnectionError: SMS to {MIZUKI} failed",
-    "failed_at": (datetime.now(UTC) - timedelta(hours=3, minutes=12, seconds=5)).isoformat(),
-    "requestContext": {"functionArn": "arn:aws:lambda:ap-northeast-1:123456789012:function:x"},
-    "requestPayload": load_event("eventbridge-call-requested.json"),
-    "responsePayload": {"errorType": "ConnectionError", "errorMessage": f"SMS to {MIZUKI}"},
-    "timestamp": "2026-01-01T00:00:00Z",
-}
-
-
-class FakeRuntime(ThreadingHTTPServer):
-    """The local runtime's dead-letter routes, nothing else."""
-
-    def __init__(self, letters: list[dict[str, Any]]) -> None:
-        super().__init__(("127.0.0.1", 0), _Routes)
-        self.letters = letters
-        self.redriven: list[str] = []
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class _Routes(BaseHTTPRequestHandler):
-    server: FakeRuntime
-
-    def do_GET(self) -> None:
-        if self.path == "/_local/dead-letters":
-            self._answer(200, self.server.letters)
-        else:
-            self._answer(404, {"error": "no such route"})
-
-    def do_POST(self) -> None:
-        if self.path != "/_local/dead-letters/redrive":
-            self._answer(404, {"error": "no such route"})
-            return
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"] or 0)) or b"{}")
-        wanted = [
-            letter for letter in self.server.letters if body.get("id") in (None, letter["id"])
-        ]
-        if "id" in body and not wanted:
-            self._answer(404, {"error": f"no dead letter {body['id']}"})
-            return
-        for letter in wanted:
-            self.server.letters.remove(letter)
-            self.server.redriven.append(letter["id"])
-        self._answer(200, {"redriven": len(wanted)})
-
-    def _answer(self, status: int, body: Any) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *_args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def runtime() -> Iterator[FakeRuntime]:
-    # dl-2 says no failed_at: its age is the record's own timestamp.
-    day_ago = (datetime.now(UTC) - timedelta(hours=26, minutes=1)).isoformat()
-    letters = [dict(LOCAL_LETTER), dict(LOCAL_LETTER, id="dl-2", failed_at=None, timestamp=day_ago)]
-    server = FakeRuntime(letters)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def test_list_local_prints_only_the_summary_fields(runtime):
-    result = runner.invoke(app, ["dead-letters", "list", "--local", runtime.url])
-
-    assert result.exit_code == 0, result.output
-    assert rows(result.output) == [  # oldest first
-        [
-            "dl-2",
-            "InviteReceiverFunction",
-            "CallRequested",
-            REQUEST_ID,
-            "ConnectionError: SMS to +81********44 failed",
-            "1 d 2 h",
-        ],
-        [
-            "dl-1",
-            "InviteReceiverFunction",
-            "CallRequested",
-            REQUEST_ID,
-            "ConnectionError: SMS to +81********44 failed",
-            "3 h 12 min",
-        ],
-    ]
-    assert_no_phone(result.output)
-
-
-def test_redrive_local_one_then_the_same_again_then_all(runtime):
-    one = runner.invoke(app, ["dead-letters", "redrive", "dl-1", "--local", runtime.url])
-    again = runner.invoke(app, ["dead-letters", "redrive", "dl-1", "--local", runtime.url])
-    rest = runner.invoke(app, ["dead-letters", "redrive", "--all", "--local", runtime.url])
-    nothing = runner.invoke(app, ["dead-letters", "redrive", "--all", "--local", runtime.url])
-    listed = runner.invoke(app, ["dead-letters", "list", "--local", runtime.url])
-
-    assert (one.exit_code, one.output.strip()) == (0, "re-driven: 1 dead letter")
-    assert again.exit_code == 1
-    assert again.output.strip() == "404: no dead letter dl-1"
-    assert (rest.exit_code, rest.output.strip()) == (0, "re-driven: 1 dead letter")
-    assert (nothing.exit_code, nothing.output.strip()) == (0, "no dead letters")
-    assert runtime.redriven == ["dl-1", "dl-2"]
-    assert listed.output.strip() == f"no dead letters in {runtime.url}"
-
-
-def test_no_local_runtime_is_one_line_and_exit_1():
-    result = runner.invoke(app, ["dead-letters", "list", "--local", "http://127.0.0.1:9"])
-
-    assert result.exit_code == 1
-    [line] = result.output.strip().splitlines()
-    assert "no local hotline at http://127.0.0.1:9" in line
-
-
-# --- helpers -----------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    ("text", "shown"),
-    [
-        ("to +819011112222 failed", "to +81********22 failed"),
-        ("number 090-1111-2222 refused", "number 090******22 refused"),
-        ("+81 90 1111 2222", "+81********22"),
-        ("after 3 attempts, 120 s", "after 3 attempts, 120 s"),
-    ],
-)
-def test_errors_mask_anything_shaped_like_a_phone(text, shown):
-    assert dead_letters.short_error(None, text) == shown
-
-
-@pytest.mark.parametrize(
-    ("value", "shown"),
-    [
-        (REQUEST_ID, REQUEST_ID),
-        ("12345678-1234-4234-8234-123456789012", "12345678-1234-4234-8234-123456789012"),
-        ("M-0001", "M-0001"),
-        (TAKUMI, "+81********22"),
-        (None, "-"),
-    ],
-)
-def test_an_id_is_shown_as_is_unless_it_is_a_phone_number(value, shown):
-    assert dead_letters.shown_id(value) == shown
-    payload = {"detail-type": "BenefitRequested", "detail": {"data": {"member_id": value}}}
-    assert dead_letters.describe_payload(payload) == ("BenefitRequested", shown)
-
-
-@pytest.mark.parametrize(
-    ("seconds", "shown"),
-    [(20, "< 1 min"), (61, "1 min"), (3 * 3600 + 12 * 60 + 59, "3 h 12 min"), (90000, "1 d 1 h")],
-)
-def test_age_reads_like_a_person_says_it(seconds, shown):
-    now = datetime(2026, 5, 1, 12, tzinfo=UTC)
-    assert dead_letters.age(now - timedelta(seconds=seconds), now) == shown

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from hotline_core.phone import shown_phone
+
 if TYPE_CHECKING:
     from hotline_core.directory import Lang
 
@@ -111,4 +113,9 @@ def menu(names: list[str], lang: Lang) -> str:
 
 
 def text(key: str, lang: Lang, **values: str) -> str:
+    """The text `key` in `lang`, filled with `values`. A `phone` (E.164) is shown as people
+    read it in that language: a Japanese number in domestic form in a Japanese text
+    ("070-3333-4444"), E.164 otherwise (`phone.shown_phone`); either dials when tapped."""
+    if "phone" in values:
+        values["phone"] = shown_phone(values["phone"], lang)
     return _TEXTS[key][lang].format(**values)

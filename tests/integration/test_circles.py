@@ -152,9 +152,13 @@ def test_a_mutual_call_texts_both_the_others_number_and_sends_no_new_invitation(
     assert [m["to"] for m in invites(local)] == [MIZUKI]  # only Takumi's original one
     assert [e["detail-type"] for e in local.events()] == ["CallRequested", "MutualCallMatched"]
     [to_takumi] = local.sms(TAKUMI)
-    assert MIZUKI in to_takumi["body"] and "ミズキさんもあなたと話したい" in to_takumi["body"]
+    assert (
+        "070-3333-4444" in to_takumi["body"] and "ミズキさんもあなたと話したい" in to_takumi["body"]
+    )
     [to_mizuki] = [m for m in local.sms(MIZUKI) if m not in invites(local)]
-    assert TAKUMI in to_mizuki["body"] and "タクミさんもあなたと話したい" in to_mizuki["body"]
+    assert (
+        "090-1111-2222" in to_mizuki["body"] and "タクミさんもあなたと話したい" in to_mizuki["body"]
+    )
     [request] = requests_in(local)
     assert request["request_id"]["S"] == first["contact_id"]
     assert request["status"]["S"] == "accepted" and request["mutual"]["BOOL"] is True

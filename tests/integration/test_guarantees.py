@@ -246,7 +246,7 @@ def test_an_accept_whose_event_is_lost_still_reaches_the_caller_via_the_timer(
     # the accept.
     local.advance(240)
     assert [m["body"] for m in local.sms(TAKUMI)] == [
-        "ミズキさんが話せます。+817033334444 に電話してください"
+        "ミズキさんが話せます。070-3333-4444 に電話してください"
     ]
     assert "TimedOut" not in detail_types(local)
 
@@ -516,7 +516,7 @@ def test_a_failed_put_events_call_after_an_answer_is_a_retry_page_and_pressing_a
     again = local.http("POST", path, body=b"answer=yes", headers=FORM)
     assert again.status == 200
     assert [m["body"] for m in local.sms(TAKUMI)] == [
-        "ミズキさんが話せます。+817033334444 に電話してください"
+        "ミズキさんが話せます。070-3333-4444 に電話してください"
     ]
 
 

@@ -115,7 +115,7 @@ def test_yes_accepts_tells_the_caller_once_and_cancels_the_timer(local):
     assert local.events()[-1]["detail"]["data"]["late"] is False
     to_caller = local.sms(TAKUMI)
     assert [m["body"] for m in to_caller] == [
-        "ミズキさんが話せます。+817033334444 に電話してください"
+        "ミズキさんが話せます。070-3333-4444 に電話してください"
     ]
     assert schedules(local) == []
     # The window passing later changes nothing.
@@ -186,7 +186,7 @@ def test_a_late_yes_still_reaches_the_caller_and_the_page_says_so(local):
     assert detail_types(local) == ["CallRequested", "TimedOut", "Accepted"]
     assert local.events()[-1]["detail"]["data"]["late"] is True
     assert [m["body"] for m in local.sms(TAKUMI)][-1] == (
-        "ミズキさんが今なら話せます。+817033334444 に電話してください"
+        "ミズキさんが今なら話せます。070-3333-4444 に電話してください"
     )
 
 
@@ -211,7 +211,7 @@ def test_the_other_direction_works_the_same_way(local):
 
     local.http("POST", link_path(invite["body"]), body=b"answer=yes", headers=FORM)
 
-    assert local.sms(MIZUKI)[-1]["body"] == "タクミさんが話せます。+819011112222 に電話してください"
+    assert local.sms(MIZUKI)[-1]["body"] == "タクミさんが話せます。090-1111-2222 に電話してください"
 
 
 @pytest.mark.parametrize(

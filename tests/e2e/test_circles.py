@@ -29,6 +29,8 @@ NINE = [
     {"name": name, "phone": f"+8190200000{i:02d}"} for i, name in enumerate(NINE_NAMES, start=1)
 ]
 GOODBYE = "お電話ありがとうございました。失礼いたします。"
+# Every hotline call opens with this, before the Lambda is invoked.
+GREETING = "お電話ありがとうございます。"
 
 
 def directory(now: datetime) -> dict[str, Any]:
@@ -95,7 +97,7 @@ def test_a_circle_member_picks_who_to_ask_with_one_digit(circles: Hotline) -> No
 
     answer = circles.call(TAKUMI, to=FAMILY_LINE, digits="2")
 
-    assert answer["prompts"][0] == (
+    assert answer["prompts"][1] == (
         "話したい相手の番号を押してください。1: ミズキ、2: ハルト、3: Aoi。"
     )
     assert answer["prompts"][-1] == "ハルトさんに聞いてみます。電話を切ってお待ちください。"
@@ -120,9 +122,7 @@ def test_a_mutual_call_texts_both_and_invites_nobody_new(circles: Hotline) -> No
         f"ミズキ wants to talk to you too and will call you ({MIZUKI})"
     ]
     [to_mizuki] = new_sms(circles, before, MIZUKI)
-    assert (
-        to_mizuki["body"] == "Aoiさんもあなたと話したいそうです。090-7777-8888 に電話してください"
-    )
+    assert to_mizuki["body"] == f"Aoiさんもあなたと話したいそうです。{AOI} に電話してください"
 
 
 def test_the_dialled_number_picks_the_circle_and_a_repeat_only_hears_still_waiting(
@@ -133,9 +133,12 @@ def test_the_dialled_number_picks_the_circle_and_a_repeat_only_hears_still_waiti
     first = circles.call(TAKUMI, to=WORK_LINE)
     again = circles.call(TAKUMI, to=WORK_LINE)
 
-    assert first["prompts"] == ["レンさんに聞いてみます。電話を切ってお待ちください。"]
+    assert first["prompts"] == [GREETING, "レンさんに聞いてみます。電話を切ってお待ちください。"]
     assert first["lambda_invocations"] == 1
-    assert again["prompts"] == ["レンさんの返事をまだ待っています。電話を切ってお待ちください。"]
+    assert again["prompts"] == [
+        GREETING,
+        "レンさんの返事をまだ待っています。電話を切ってお待ちください。",
+    ]
     [invite] = new_sms(circles, before, REN)
     assert circles.answer(link_in(invite["body"]), "no").status == 200
 
@@ -149,6 +152,7 @@ def test_a_wrong_menu_digit_is_asked_again_once_then_goodbye_and_nothing_is_crea
 
     menu = "1: ミズキ、2: ハルト、3: Aoi"
     assert answer["prompts"] == [
+        GREETING,
         f"話したい相手の番号を押してください。{menu}。",
         f"番号が正しくありません。話したい相手の番号を押してください。{menu}。",
         GOODBYE,
@@ -172,7 +176,7 @@ def test_in_a_circle_of_nine_digit_8_picks_the_last_other_person(circles: Hotlin
 
     menu = "、".join(f"{i}: {p['name']}" for i, p in enumerate(others, start=1))
     assert menu.endswith(f"8: {last['name']}")
-    assert answer["prompts"][0] == f"話したい相手の番号を押してください。{menu}。"
+    assert answer["prompts"][1] == f"話したい相手の番号を押してください。{menu}。"
     asking = f"{last['name']}さんに聞いてみます。電話を切ってお待ちください。"
     assert answer["prompts"][-1] == asking
     [invite] = circles.sms()[before:]
@@ -193,7 +197,8 @@ def test_during_quiet_hours_the_caller_hears_until_when_and_nobody_is_texted(
     end = now + timedelta(hours=2)  # the quiet hours' end, to the minute
     until = f"{end.hour}時" + (f"{end.minute}分" if end.minute else "")
     assert answer["prompts"] == [
-        f"ソラさんは{until}までおやすみ時間です。そのあとでおかけ直しください。"
+        GREETING,
+        f"ソラさんは{until}までおやすみ時間です。そのあとでおかけ直しください。",
     ]
     assert circles.sms()[before:] == []
     assert circles.events()[events_before:] == []

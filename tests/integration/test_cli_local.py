@@ -51,6 +51,7 @@ def test_call_prints_every_prompt_whole_on_its_own_line(server):
     assert result.exit_code == 0, result.output
     assert len(MENU) * 2 > 80  # wider than the console: it must not be cut
     assert spoken(result.output) == [
+        "お電話ありがとうございます。",
         MENU,
         "おばあちゃんさんに聞いてみます。電話を切ってお待ちください。",
     ]
@@ -66,7 +67,7 @@ def test_call_without_digits_hears_the_menu_twice_then_goodbye(server):
 
     assert result.exit_code == 0, result.output
     prompts = spoken(result.output)
-    assert prompts[0] == MENU
+    assert prompts[:2] == ["お電話ありがとうございます。", MENU]
     assert prompts[-1] == "お電話ありがとうございました。失礼いたします。"
     assert server.engine.sms() == []
 

@@ -107,20 +107,20 @@ def test_a_bad_first_copy_still_fails_loudly(s3):
 
 
 def test_a_person_pushed_to_a_running_local_hotline_is_recognised_within_a_minute(local):
-    assert "登録されていません" in local.call(HARUTO)["prompts"][0]  # warms the function
+    assert "登録されていません" in local.call(HARUTO)["prompts"][1]  # warms the function
 
     assert local.push_directory(THREE) == 3
     local.advance(FRESH_FOR.total_seconds())
 
     prompts = local.call(HARUTO, digits="1")["prompts"]
-    assert "登録されていません" not in prompts[0], prompts
+    assert "登録されていません" not in prompts[1], prompts
 
 
 def test_a_bad_directory_pushed_locally_is_refused_and_changes_nothing(local):
     with pytest.raises(BadRequest, match="at least two people"):
         local.push_directory(b'[{"name": "A", "phone": "+819011112222"}]')
     local.advance(FRESH_FOR.total_seconds())
-    assert "登録されていません" not in local.call("+819011112222")["prompts"][0]
+    assert "登録されていません" not in local.call("+819011112222")["prompts"][1]
 
 
 def test_directory_push_local_over_http_then_a_minute_later_the_new_person_calls(server, tmp_path):
@@ -139,7 +139,7 @@ def test_directory_push_local_over_http_then_a_minute_later_the_new_person_calls
     assert [p["phone"] for p in server.people()][-1] == HARUTO  # the simulator's phones follow
     server.engine.advance(FRESH_FOR.total_seconds())
     called = request(server, "POST", "/_local/calls", body={"from": HARUTO, "digits": "1"})
-    assert "登録されていません" not in json.loads(called.body)["prompts"][0]
+    assert "登録されていません" not in json.loads(called.body)["prompts"][1]
 
 
 def test_a_bad_directory_pushed_over_http_is_a_400_naming_the_problem(server):

@@ -62,7 +62,7 @@ def test_forget_removes_everything_the_stack_holds_about_one_person(local):
     assert [json.loads(m["Body"]) for m in left] == [{"to": "+818055556666"}]
     assert any("archive" in note for note in answer["cannot"])
     # Nothing left behind that would block or confuse the next call.
-    assert local.call(TAKUMI)["prompts"][0].startswith("ミズキさんに聞いてみます")
+    assert local.call(TAKUMI)["prompts"][1].startswith("ミズキさんに聞いてみます")
 
 
 def test_forget_keeps_other_peoples_requests():

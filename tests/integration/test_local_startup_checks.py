@@ -124,6 +124,9 @@ def test_a_new_flow_is_a_new_line_and_a_removed_one_is_gone(project):
 
     assert lines == {"hotline": "+815012340001", "support": "+815012340003"}
     assert status == 200
-    assert answer["prompts"] == ["ミズキさんに聞いてみます。電話を切ってお待ちください。"]
+    assert answer["prompts"] == [
+        "お電話ありがとうございます。",
+        "ミズキさんに聞いてみます。電話を切ってお待ちください。",
+    ]
     assert gone == 400
     assert error["error"] == '"line" must be one of hotline, support'

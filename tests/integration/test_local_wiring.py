@@ -81,7 +81,10 @@ def test_a_rule_pattern_that_never_matches_invites_nobody_but_the_timer_still_st
 
     answer = local.call(TAKUMI)
 
-    assert answer["prompts"] == ["ミズキさんに聞いてみます。電話を切ってお待ちください。"]
+    assert answer["prompts"] == [
+        "お電話ありがとうございます。",
+        "ミズキさんに聞いてみます。電話を切ってお待ちください。",
+    ]
     assert [e["detail-type"] for e in local.events()] == ["CallRequested"]
     assert local.sms() == []
     assert "InviteReceiverFunction" not in local.host.invocations

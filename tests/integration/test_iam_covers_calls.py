@@ -38,7 +38,7 @@ from tests.iam_policy import (
     needs,
     resource_matches,
 )
-from tests.unit.test_template import (  # noqa: F401 - `transformed` is a fixture
+from tests.unit.template_doc import (  # noqa: F401 - `transformed` is a fixture
     STAR_ALLOWED,
     service_authorization_reference,
     transformed,

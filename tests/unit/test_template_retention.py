@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.test_template import (  # noqa: F401 - `transformed` is a fixture
+from tests.unit.template_doc import (  # noqa: F401 - `transformed` is a fixture
     DOC,
     RESOURCES,
     transformed,
@@ -17,7 +17,7 @@ FOURTEEN_DAYS = 14 * 24 * 3600
 
 @pytest.fixture(scope="module")
 def sam(request):
-    """The resources after the SAM transform (test_template's `transformed`)."""
+    """The resources after the SAM transform (template_doc's `transformed`)."""
     return request.getfixturevalue("transformed")
 
 

@@ -26,7 +26,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import FAKE_AWS, REGION, ROOT, TAKUMI, median, table
+from benchmarks.common import FAKE_AWS, MIZUKI, REGION, ROOT, TAKUMI, median, table
 
 ORIGINAL = ROOT.parent / "shared" / "reference" / "original" / "hotline"
 EVENT = ROOT / "tests" / "events" / "connect-contact-flow-event.json"
@@ -67,6 +67,21 @@ SUBJECTS: dict[str, dict[str, Any]] = {
         "handler": "lambda_handler",
         "parameters": {},
     },
+    "original_b": {
+        "label": "original design's Lambda B (b_ask_receiver.py, as published)",
+        "function": None,
+        "code": ORIGINAL,
+        "module": "b_ask_receiver",
+        "handler": "lambda_handler",
+        "parameters": {},
+        # What the flow passed B: A's answer, as contact attributes.
+        "attributes": {
+            "caller_name": "タクミ",
+            "caller_phone": TAKUMI,
+            "reciever_name": "ミズキ",
+            "reciever_phone": MIZUKI,
+        },
+    },
     "boto3": {
         "label": "bare `import boto3`",
         "function": None,
@@ -81,9 +96,10 @@ SUBJECTS: dict[str, dict[str, Any]] = {
 # only, so not moto's) the import, then the first invocation, then a second one (warm).
 PROBE = """
 import importlib, json, sys, time, uuid
-module, attr, event_path, params = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+module, attr, event_path, params, attributes = sys.argv[1:6]
 event = json.load(open(event_path, encoding="utf-8"))
 event["Details"]["Parameters"] = json.loads(params)
+event["Details"]["ContactData"]["Attributes"] = json.loads(attributes)
 
 class Context:
     function_name = "bench"
@@ -178,6 +194,20 @@ class Server:
             Bucket=self.bucket, Key="phonenumber.json", Body=DIRECTORY.read_bytes()
         )
         self.members = env["BenefitRequestFunction"]["MEMBERS_TABLE_NAME"]
+        # The original's table and queue, as its play.py makes them.
+        self.client("dynamodb").create_table(
+            TableName="hotline-contact",
+            BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "contact_id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "contact_id", "AttributeType": "S"}],
+        )
+        queue = self.client("sqs").create_queue(QueueName="hotline-sqs")["QueueUrl"]
+        self.original_env = {
+            "bucket": self.bucket,
+            "dynamo_table": "hotline-contact",
+            "sqs_url": queue,
+            "apigw_url": "https://abcdefghij.execute-api.ap-northeast-1.amazonaws.com",
+        }
         self.reset()
 
     def reset(self) -> None:
@@ -208,8 +238,8 @@ def _env(server: Server, subject: dict[str, Any]) -> dict[str, str]:
         env["AWS_LAMBDA_FUNCTION_NAME"] = subject["function"]
         # Lambda's sys.path: the function's code, then the layer (core/).
         env["PYTHONPATH"] = os.pathsep.join([str(code), str(ROOT / "core")])
-    elif code is not None:  # the original: its code alone, env `bucket` as it was deployed
-        env["bucket"] = server.bucket
+    elif code is not None:  # the original: its code alone, its env as play.py sets it
+        env.update(server.original_env)
         env["PYTHONPATH"] = str(code)
     else:
         env["PYTHONPATH"] = ""
@@ -230,6 +260,7 @@ def sample(server: Server, key: str) -> dict[str, Any]:
             s["handler"] or "-",
             str(EVENT),
             json.dumps(s["parameters"]),
+            json.dumps(s.get("attributes", {})),
         ],
         cwd=s["code"] or ROOT,
         env=_env(server, s),
@@ -290,6 +321,14 @@ def measure(runs: int = 10) -> dict[str, Any]:
     boto3 = result["subjects"]["boto3"]["figures"]["import_wall"]["median"]
     for r in result["subjects"].values():
         r["ratio"] = r["figures"]["total_wall"]["median"] / boto3
+    # The original's flow invoked A, then B, each in its own container: on a cold call the
+    # caller waited on both. Summed sample by sample (round i's A + round i's B).
+    both = {
+        f: [a[f] + b[f] for a, b in zip(samples["original_a"], samples["original_b"], strict=True)]
+        for f in ("total_wall", "total_cpu")
+    }
+    result["original_a_then_b"] = {f: _spread(v) for f, v in both.items()}
+    result["original_a_then_b"]["ratio"] = median(both["total_wall"]) / boto3
     return result
 
 
@@ -347,16 +386,33 @@ def render(r: dict[str, Any]) -> str:
                 _ms(f["warm_wall"]["median"]) if "warm_wall" in f else "—",
             ]
         )
+    ab = r["original_a_then_b"]
+    rows.insert(
+        -1,
+        [
+            "original design, A then B (the caller waited on both; summed round by round)",
+            "—",
+            "—",
+            f"**{_cell(ab['total_wall'])}**",
+            f"{ab['ratio']:.2f}",
+            _ms(ab["total_cpu"]["median"]),
+            "—",
+        ],
+    )
     original = subjects["original_a"]
     answer = original["answers"][-1] or {}
     model_rows = []
-    for key in ("call_request", "benefit_request", "original_a"):
+    for key in ("call_request", "benefit_request", "original_a", "original_b"):
         f = subjects[key]["figures"]
         cpu, wall = f["total_cpu"]["median"], f["total_wall"]["median"]
         cells = [SUBJECTS[key]["label"].split(" (")[0]]
         for size in SIZES_MB:
             cells.append(_ms(modelled_init(cpu, wall, size)))
         model_rows.append(cells)
+    cpu, wall = ab["total_cpu"]["median"], ab["total_wall"]["median"]
+    model_rows.append(
+        ["original design, A then B", *(_ms(modelled_init(cpu, wall, m)) for m in SIZES_MB)]
+    )
     cost_rows = []
     memory = r["memory"]["CallRequestFunction"]
     f = subjects["call_request"]["figures"]
@@ -378,10 +434,13 @@ def render(r: dict[str, Any]) -> str:
             "functions: importing the handler, then its first invocation (the handler makes "
             "its clients, reads the directory, writes and publishes) with the repo's Connect "
             "event (`tests/events/connect-contact-flow-event.json`, a fresh `ContactId` each "
-            "time). Beside them, **in the same rounds**, the original design's Lambda A "
-            "(`../shared/reference/original/hotline/a_identify_caller.py`, run as published: "
-            "boto3 resource, `phonenumber.json` read from the bucket in env `bucket`) serving "
-            "the same call, and a bare `import boto3`.",
+            "time). Beside them, **in the same rounds**, the original design's two "
+            "Connect-facing Lambdas serving the same call, run as published from "
+            "`../shared/reference/original/hotline/`: A (`a_identify_caller.py`: boto3 "
+            "resource, `phonenumber.json` read from the bucket in env `bucket`) and B "
+            "(`b_ask_receiver.py`, given A's answer as contact attributes: DynamoDB put, SQS "
+            "send, SNS text to the receiver; env as its `play.py` sets it); and a bare "
+            "`import boto3`.",
             "",
             f"How: each figure is the median (min–max) of {r['runs']} samples, each a fresh "
             f"interpreter (`{Path(sys.executable).name} -c`), interleaved round by round, "
@@ -413,10 +472,12 @@ def render(r: dict[str, Any]) -> str:
             "",
             f"Bare `import boto3`: {_ms(boto3)}. The original was really run: its first "
             f"answer was `{json.dumps(answer, ensure_ascii=False)}`. Hotline's "
-            "`CallRequestFunction` does more in that first call than A did (A only looked the "
-            "caller up; B, a second Lambda the flow waited on, stored the request and texted): "
-            "it stores the request and publishes `CallRequested` too. Its second call is a "
-            'repeat of the first ("still waiting"), the warm path with one fewer write. '
+            "`CallRequestFunction` does in one invocation what the original's flow needed A "
+            "and B for (look the caller up, store the request; it publishes `CallRequested` "
+            "where B sent the SQS message and the SMS itself), so its row compares with "
+            '"A then B": on a cold call the original\'s caller waited on two cold starts, '
+            "one after the other. `CallRequestFunction`'s second call is a repeat of the "
+            'first ("still waiting"), the warm path with one fewer write. '
             "These are this machine's milliseconds against a local moto, not Lambda's: "
             "compare the rows with one another.",
             "",

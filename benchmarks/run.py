@@ -172,8 +172,9 @@ def _headline(seg: Any, calls: Any, first: Any, cold: Any) -> str:
                 f"`CallRequestFunction` {ms('call_request')} (÷ bare `import boto3`: "
                 f"{s['call_request']['ratio']:.1f}), `BenefitRequestFunction` "
                 f"{ms('benefit_request')} ({s['benefit_request']['ratio']:.1f})",
-                f"Lambda A {ms('original_a')} ({s['original_a']['ratio']:.1f}) (measured: "
-                "run in the same rounds)",
+                f"A then B {first['original_a_then_b']['total_wall']['median'] * 1000:.0f} ms "
+                f"({first['original_a_then_b']['ratio']:.1f}): A {ms('original_a')}, B "
+                f"{ms('original_b')} (measured: run in the same rounds)",
                 "—",
             ]
         )

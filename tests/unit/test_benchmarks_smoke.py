@@ -173,8 +173,8 @@ def test_the_first_call_cold_start_really_runs_each_function_and_the_original():
     # and answers only; no timing is asserted.
     r = first_call.measure(1)
     s = r["subjects"]
-    assert set(s) == {"call_request", "benefit_request", "original_a", "boto3"}
-    for key in ("call_request", "benefit_request", "original_a"):
+    assert set(s) == {"call_request", "benefit_request", "original_a", "original_b", "boto3"}
+    for key in ("call_request", "benefit_request", "original_a", "original_b"):
         assert set(s[key]["figures"]) >= {"import_wall", "first_wall", "total_wall", "total_cpu"}
         assert s[key]["figures"]["total_wall"]["median"] > 0
     assert set(s["boto3"]["figures"]) >= {"import_wall", "total_wall"}
@@ -183,6 +183,8 @@ def test_the_first_call_cold_start_really_runs_each_function_and_the_original():
     assert original["statusCode"] == 200
     assert original["caller_name"] == "タクミ"
     assert s["original_a"]["boto3_loaded"]
+    assert s["original_b"]["answers"][0] == {"statusCode": 200}  # stored, queued, texted
+    assert r["original_a_then_b"]["total_wall"]["median"] > 0
     # Hotline's functions served a first call (a new request; a member found), without boto3.
     assert s["call_request"]["answers"][0]["registered"] == "true"
     assert "ミズキ" in s["call_request"]["answers"][0]["prompt"]

@@ -6,6 +6,7 @@ and imported from `tests.conftest`."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -130,6 +131,18 @@ def link_in(body: str) -> str:
 def link_path(body: str) -> str:
     """The path of the link in a text, as the runtime's HTTP API routes it."""
     return "/" + link_in(body).split("/", 3)[3]
+
+
+def http_json(server, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    """One request to a running local runtime (a body given as bytes is sent as it is, any
+    other as JSON); its status and its JSON answer."""
+    data = body if isinstance(body, bytes) else b"" if body is None else json.dumps(body).encode()
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    connection.request(method, path, body=data, headers={"Content-Length": str(len(data))})
+    response = connection.getresponse()
+    status, answer = response.status, json.loads(response.read())
+    connection.close()
+    return status, answer
 
 
 def detail_types(local) -> list[str]:

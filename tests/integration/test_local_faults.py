@@ -5,7 +5,6 @@ runtime's own calls (draining queues, listing schedules, a test's client) never 
 
 from __future__ import annotations
 
-import http.client
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -16,8 +15,8 @@ from botocore.exceptions import ClientError
 
 from hotline_core.runtime import clients
 from hotline_tools.local.engine import BadRequest, LocalHotline
-from hotline_tools.local.server import LocalServer
 from tests.conftest import MIZUKI, ROOT, TAKUMI, StoppedClock
+from tests.conftest import http_json as request
 
 
 @pytest.fixture
@@ -183,15 +182,6 @@ def test_arm_fault_refuses_what_it_cannot_do(local, arguments, message):
 
 
 # --- over HTTP -------------------------------------------------------------------------------
-
-
-def request(server: LocalServer, method: str, path: str, body: bytes = b"") -> tuple[int, Any]:
-    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-    connection.request(method, path, body=body, headers={"Content-Length": str(len(body))})
-    response = connection.getresponse()
-    status, data = response.status, json.loads(response.read())
-    connection.close()
-    return status, data
 
 
 def test_post_arms_a_fault_and_get_lists_it(server):

@@ -6,7 +6,6 @@ and its OnFailure queue, and may fail, be retried and land again as a new letter
 
 from __future__ import annotations
 
-import http.client
 import json
 from collections.abc import Iterator
 from datetime import timedelta
@@ -18,6 +17,7 @@ from hotline_core.adapters.sms import SnsSms
 from hotline_tools.local.engine import LocalHotline, NotFound
 from hotline_tools.local.server import LocalServer
 from tests.conftest import MIZUKI, ROOT, TAKUMI, StoppedClock
+from tests.conftest import http_json as request
 
 SUMMARY = ("id", "function", "event_type", "request_id", "error", "failed_at")
 
@@ -176,16 +176,6 @@ def server(provider: Provider) -> Iterator[LocalServer]:
         yield running
     finally:
         running.stop()
-
-
-def request(server: LocalServer, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    data = body if isinstance(body, bytes) else b"" if body is None else json.dumps(body).encode()
-    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-    connection.request(method, path, body=data, headers={"Content-Length": str(len(data))})
-    response = connection.getresponse()
-    status, answer = response.status, json.loads(response.read())
-    connection.close()
-    return status, answer
 
 
 def test_redrive_over_http_once_by_id_then_a_404(server, provider):

@@ -64,11 +64,16 @@ def real_proof(event: dict[str, Any]) -> str:
     )
 
 
+def caller_of(event: dict[str, Any]) -> str | None:
+    """The caller's address; None when the event has none (a withheld number)."""
+    return (event["Details"]["ContactData"].get("CustomerEndpoint") or {}).get("Address")
+
+
 def expect_hotline(event: dict[str, Any]) -> dict[str, Any]:
     """What CallRequestFunction must do with this (well-formed) event, from the rules: an
     entry with a PIN needs the right PIN (asked for, typed) or this call's proof of it; then
     a valid menu digit (`asked=choice`, 1 or 2) creates the request; nothing else does."""
-    caller = event["Details"]["ContactData"]["CustomerEndpoint"]["Address"]
+    caller = caller_of(event)
     params = event["Details"].get("Parameters") or {}  # absent: the first invocation
     asked, pin = params.get("asked", ""), params.get("pin", "")
     if caller not in NAMES:
@@ -89,7 +94,7 @@ def expect_hotline(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def expect_benefits(event: dict[str, Any]) -> dict[str, Any]:
-    caller = event["Details"]["ContactData"]["CustomerEndpoint"]["Address"]
+    caller = caller_of(event)
     params = event["Details"].get("Parameters") or {}  # absent: the first invocation
     cmd, pin = params.get("cmd", ""), params.get("pinCode", "")
     member = caller == TAKUMI
@@ -99,6 +104,7 @@ def expect_benefits(event: dict[str, Any]) -> dict[str, Any]:
         "grant": cmd == "sendSms" and member and pin == BENEFIT_PIN,
         "attempt": cmd == "sendSms" and member and is_pin_shaped(pin) and pin != BENEFIT_PIN,
         "member": "M-1" if member else "-1",
+        "withheld": caller is None or caller.strip().lower() in ("", "anonymous"),
     }
 
 
@@ -149,7 +155,9 @@ def invoke_and_check(local, function: str, event: Any, counts: Counter) -> None:
     assert not want["reject"], (answer, event)
     if want["lookup"]:
         counts["looked up"] += 1
-        assert answer == {"memberId": want["member"]}
+        # A withheld number: the original contract's -1, marked for the flow's words.
+        withheld = {"withheld": "true"} if want["withheld"] else {}
+        assert answer == {"memberId": want["member"], **withheld}
         assert after == before
         return
     assert answer == {"result": "Success" if want["grant"] else "Fail"}, (answer, event)

@@ -95,7 +95,7 @@ def test_accepted(hotline: Hotline) -> None:
     assert done.status == 200
     told = mark.new_sms(TAKUMI)
     assert len(told) == 1
-    assert MIZUKI in told[0]["body"] and "ミズキさんが話せます" in told[0]["body"]
+    assert "070-3333-4444" in told[0]["body"] and "ミズキさんが話せます" in told[0]["body"]
     assert kinds(mark.new_events(request_id)) == ["CallRequested", "Accepted"]
 
     # The timer was cancelled: the window passing later texts nobody.
@@ -142,7 +142,7 @@ def test_late_accept(hotline: Hotline) -> None:
     assert HOTLINE_NUMBER in done.text
     told = mark.new_sms(TAKUMI)
     assert len(told) == 2  # "can't talk", then "free now"
-    assert "今なら" in told[1]["body"] and MIZUKI in told[1]["body"]
+    assert "今なら" in told[1]["body"] and "070-3333-4444" in told[1]["body"]
     assert kinds(mark.new_events(request_id)) == ["CallRequested", "TimedOut", "Accepted"]
     accepted = mark.new_events(request_id)[-1]
     assert accepted["detail"]["data"]["late"] is True
@@ -160,7 +160,7 @@ def test_unknown_caller_hears_not_registered_and_nothing_happens(hotline: Hotlin
 def test_both_directions(hotline: Hotline) -> None:
     first_id, link, mark = start_call(hotline, TAKUMI, MIZUKI)
     hotline.answer(link, "yes")
-    assert MIZUKI in mark.new_sms(TAKUMI)[0]["body"]
+    assert "070-3333-4444" in mark.new_sms(TAKUMI)[0]["body"]
 
     second_id, back_link, back = start_call(hotline, MIZUKI, TAKUMI)
     assert second_id != first_id
@@ -168,7 +168,7 @@ def test_both_directions(hotline: Hotline) -> None:
     assert hotline.answer(back_link, "yes").status == 200
     told = back.new_sms(MIZUKI)
     assert len(told) == 1
-    assert TAKUMI in told[0]["body"] and "タクミさんが話せます" in told[0]["body"]
+    assert "090-1111-2222" in told[0]["body"] and "タクミさんが話せます" in told[0]["body"]
     assert kinds(back.new_events(second_id)) == ["CallRequested", "Accepted"]
     caller = back.new_events(second_id)[0]["detail"]["data"]["caller"]
     assert caller["phone"] == MIZUKI

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -91,12 +93,14 @@ SUBJECTS: dict[str, dict[str, Any]] = {
         "parameters": {},
     },
 }
+# The probe importing nothing new: what the instruction counts leave out.
+BASELINE = {"code": None, "function": None, "module": "sys", "handler": None, "parameters": {}}
 
 # Runs in a fresh interpreter. Times (wall: perf_counter; CPU: process_time, this process
 # only, so not moto's) the import, then the first invocation, then a second one (warm).
 PROBE = """
 import importlib, json, sys, time, uuid
-module, attr, event_path, params, attributes = sys.argv[1:6]
+module, attr, event_path, params, attributes, warm, budget = sys.argv[1:8]
 event = json.load(open(event_path, encoding="utf-8"))
 event["Details"]["Parameters"] = json.loads(params)
 event["Details"]["ContactData"]["Attributes"] = json.loads(attributes)
@@ -107,7 +111,7 @@ class Context:
     memory_limit_in_mb = 1024
     def __init__(self):
         self.aws_request_id = str(uuid.uuid4())
-        self._deadline = time.monotonic() + 6
+        self._deadline = time.monotonic() + float(budget)
     def get_remaining_time_in_millis(self):
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
@@ -124,7 +128,8 @@ if attr != "-":
         event["Details"]["ContactData"]["ContactId"] = str(uuid.uuid4())
         return handler(event, Context())
     out["answer"], out["first_wall"], out["first_cpu"] = timed(call)
-    out["second_answer"], out["warm_wall"], out["warm_cpu"] = timed(call)
+    if warm == "1":
+        out["second_answer"], out["warm_wall"], out["warm_cpu"] = timed(call)
     out["boto3_loaded"] = "boto3" in sys.modules
 sys.stdout.write("\\n" + json.dumps(out) + "\\n")
 """
@@ -248,11 +253,15 @@ def _env(server: Server, subject: dict[str, Any]) -> dict[str, str]:
     return env
 
 
-def sample(server: Server, key: str) -> dict[str, Any]:
-    """One fresh interpreter: import, first invocation, second invocation. JSON out."""
-    s = SUBJECTS[key]
+def sample(server: Server, key: str, valgrind: bool = False) -> dict[str, Any]:
+    """One fresh interpreter: import, first invocation, second invocation. JSON out. With
+    `valgrind`, under callgrind, for the process's instruction count (no second call, and a
+    600 s invocation budget: the handler runs ~50 times slower)."""
+    s = SUBJECTS.get(key, BASELINE)
+    prefix = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"] if valgrind else []
     out = subprocess.run(  # noqa: S603 - our own interpreter
         [
+            *prefix,
             sys.executable,
             "-c",
             PROBE,
@@ -261,6 +270,8 @@ def sample(server: Server, key: str) -> dict[str, Any]:
             str(EVENT),
             json.dumps(s["parameters"]),
             json.dumps(s.get("attributes", {})),
+            "0" if valgrind else "1",
+            "600" if valgrind else "6",
         ],
         cwd=s["code"] or ROOT,
         env=_env(server, s),
@@ -272,6 +283,8 @@ def sample(server: Server, key: str) -> dict[str, Any]:
     if out.returncode:
         raise RuntimeError(f"{key} failed:\n{out.stderr[-3000:]}")
     got = dict(json.loads(out.stdout.strip().splitlines()[-1]))
+    if valgrind:
+        got["instructions"] = int(re.findall(r"Collected : (\d+)", out.stderr)[-1])
     got["total_wall"] = got["import_wall"] + got.get("first_wall", 0.0)
     got["total_cpu"] = got["import_cpu"] + got.get("first_cpu", 0.0)
     return got
@@ -297,7 +310,18 @@ FIGURES = (
 )
 
 
-def measure(runs: int = 10) -> dict[str, Any]:
+def instructions(server: Server) -> dict[str, int]:
+    """Instructions (callgrind's Ir) of one sample of each subject, less those of the probe
+    importing nothing (interpreter start-up and the probe's own imports)."""
+    base = sample(server, "baseline", valgrind=True)["instructions"]
+    counts = {}
+    for key in SUBJECTS:
+        counts[key] = sample(server, key, valgrind=True)["instructions"] - base
+        server.reset()
+    return counts
+
+
+def measure(runs: int = 10, count_instructions: bool = False) -> dict[str, Any]:
     server = Server()
     try:
         for key in SUBJECTS:  # warm-up: .pyc files written, OS file cache filled
@@ -308,9 +332,15 @@ def measure(runs: int = 10) -> dict[str, Any]:
             for key in SUBJECTS:
                 samples[key].append(sample(server, key))
                 server.reset()
+        counted = instructions(server) if count_instructions and shutil.which("valgrind") else {}
     finally:
         server.stop()
-    result: dict[str, Any] = {"runs": runs, "subjects": {}, "memory": server.memory}
+    result: dict[str, Any] = {
+        "runs": runs,
+        "subjects": {},
+        "memory": server.memory,
+        "instructions": counted,
+    }
     for key, got in samples.items():
         figures = {f: _spread([g[f] for g in got]) for f in FIGURES if all(f in g for g in got)}
         result["subjects"][key] = {
@@ -365,6 +395,10 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms"
 
 
+def _instructions(n: int | None) -> str:
+    return "—" if n is None else f"{n / 1e9:.2f} G"
+
+
 def _cell(f: dict[str, float]) -> str:
     return f"{_ms(f['median'])} ({_ms(f['min'])}–{_ms(f['max'])})"
 
@@ -384,6 +418,7 @@ def render(r: dict[str, Any]) -> str:
                 f"{s['ratio']:.2f}",
                 f"{_ms(f['total_cpu']['median'])}",
                 _ms(f["warm_wall"]["median"]) if "warm_wall" in f else "—",
+                _instructions(r["instructions"].get(key)),
             ]
         )
     ab = r["original_a_then_b"]
@@ -397,6 +432,11 @@ def render(r: dict[str, Any]) -> str:
             f"{ab['ratio']:.2f}",
             _ms(ab["total_cpu"]["median"]),
             "—",
+            _instructions(
+                r["instructions"]["original_a"] + r["instructions"]["original_b"]
+                if r["instructions"]
+                else None
+            ),
         ],
     )
     original = subjects["original_a"]
@@ -454,8 +494,15 @@ def render(r: dict[str, Any]) -> str:
             "samples (untimed) so each takes the same path. Not `mock_aws` inside the sample: "
             "importing moto loads boto3 and botocore first, which is what is being timed. "
             "Interpreter start-up is not included (the same for all, and Lambda's runtime "
-            "start is its own). Instruction counts (valgrind) were not taken: the CPU seconds "
-            "stand in for them.",
+            "start is its own). "
+            + (
+                "*Instructions*: one more sample of each under valgrind's callgrind (the whole "
+                "process's instructions, less those of the same probe importing nothing, so "
+                "without interpreter start-up): a count that does not move with the machine's "
+                "load, as the milliseconds do."
+                if r["instructions"]
+                else "Instruction counts (valgrind) were not taken in this run."
+            ),
             "",
             table(
                 [
@@ -466,6 +513,7 @@ def render(r: dict[str, Any]) -> str:
                     "÷ bare `import boto3`",
                     "CPU (median)",
                     "second call (warm)",
+                    "instructions (callgrind, 1 sample)",
                 ],
                 rows,
             ),

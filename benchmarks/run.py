@@ -54,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     calls, calls_text = _part("AWS API calls", api_calls.measure, api_calls.render)
     flow_text = api_calls.render_flow(calls["flow"]) if calls else ""
     first, first_text = _part(
-        "cold start, first call", lambda: first_call.measure(args.cold_runs), first_call.render
+        "cold start, first call",
+        lambda: first_call.measure(args.cold_runs, count_instructions=not args.quick),
+        first_call.render,
     )
     cold, cold_text = _part(
         "cold start, imports", lambda: cold_start.measure(args.import_runs), cold_start.render

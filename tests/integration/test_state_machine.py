@@ -114,6 +114,16 @@ def _flow_error_prompt() -> str:
 ERROR_PROMPT = _flow_error_prompt()
 
 
+def _flow_greeting() -> str:
+    """What the hotline flow says first, before its Lambda runs."""
+    flow = json.loads((ROOT / "contact_flow/hotline.json").read_text(encoding="utf-8"))
+    (action,) = [a for a in flow["Actions"] if a["Identifier"] == "greet"]
+    return str(action["Parameters"]["Text"])
+
+
+GREETING = _flow_greeting()
+
+
 @dataclass
 class Request:
     request_id: str
@@ -358,6 +368,8 @@ class Hotline(RuleBasedStateMachine):
 
         prompts, request_id = result["prompts"], result["contact_id"]
         assert ERROR_PROMPT not in prompts, (prompts, self.local.handler_errors)
+        assert prompts[0] == GREETING, prompts  # spoken before the Lambda runs
+        prompts = prompts[1:]
         new_calls = [
             e["detail"]["data"]
             for e in self.local.events()[events_before:]

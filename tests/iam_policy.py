@@ -199,6 +199,10 @@ def needs(call: ApiCall, roles: dict[str, str] | None = None) -> list[Need]:
     if key == ("SQS", "SendMessage"):
         arn = queue_arn(p["QueueUrl"])
         return [need("sqs:SendMessage", arn, arn.rsplit(":", 1)[1])]
+    if key == ("Secrets Manager", "GetSecretValue"):
+        secret = str(p["SecretId"])  # the ARN the template's !Ref gives, or a name
+        arn = secret if secret.startswith("arn:") else _arn("secretsmanager", f"secret:{secret}")
+        return [need("secretsmanager:GetSecretValue", arn, arn.rsplit(":", 1)[1])]
     if key == ("Pinpoint SMS Voice V2", "SendTextMessage"):
         # Authorised on the origination identity and on the configuration set, if any.
         found = [need("sms-voice:SendTextMessage", _origination_arn(call, p))]

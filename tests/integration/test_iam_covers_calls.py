@@ -332,7 +332,9 @@ def calls_of(played, function, operation):
 
 def test_every_path_was_taken_and_recorded(played):
     said = {phase: " ".join(p) for phase, p in played.prompts.items()}
-    assert said["PIN right, menu choice, accepted"].startswith("暗証番号を入力し")
+    assert said["PIN right, menu choice, accepted"].startswith(
+        "お電話ありがとうございます。 暗証番号を入力し"  # the greeting, before the Lambda
+    )
     assert "話したい相手の番号を押してください" in said["PIN right, menu choice, accepted"]
     assert "暗証番号が違います" in said["PIN wrong, then right"]
     assert "おやすみ時間" in said["quiet hours"]
@@ -342,7 +344,9 @@ def test_every_path_was_taken_and_recorded(played):
     assert "もあなたと話したがっています" in said["mutual call"]
     assert "返事をまだ待っています" in said["repeat call"]
     assert said["PIN lockout"].count("しばらくご利用いただけません") == 2
-    assert said["unknown caller"].startswith("この電話番号は登録されていません")
+    assert said["unknown caller"].startswith(
+        "お電話ありがとうございます。 この電話番号は登録されていません"
+    )
     assert "SMSをご確認ください" in said["benefits: member, right PIN"]
     assert "この電話番号は登録されていません" in said["benefits: not a member"]
     assert "暗証番号が違います" in said["benefits: wrong PIN"]

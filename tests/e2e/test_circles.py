@@ -122,7 +122,9 @@ def test_a_mutual_call_texts_both_and_invites_nobody_new(circles: Hotline) -> No
         f"ミズキ wants to talk to you too and will call you ({MIZUKI})"
     ]
     [to_mizuki] = new_sms(circles, before, MIZUKI)
-    assert to_mizuki["body"] == f"Aoiさんもあなたと話したいそうです。{AOI} に電話してください"
+    assert (
+        to_mizuki["body"] == "Aoiさんもあなたと話したいそうです。090-7777-8888 に電話してください"
+    )
 
 
 def test_the_dialled_number_picks_the_circle_and_a_repeat_only_hears_still_waiting(

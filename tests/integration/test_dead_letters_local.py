@@ -91,7 +91,13 @@ class _Routes(BaseHTTPRequestHandler):
 def runtime() -> Iterator[FakeRuntime]:
     # dl-2 says no failed_at: its age is the record's own timestamp.
     day_ago = (datetime.now(UTC) - timedelta(hours=26, minutes=1)).isoformat()
-    letters = [dict(LOCAL_LETTER), dict(LOCAL_LETTER, id="dl-2", failed_at=None, timestamp=day_ago)]
+    # Its age counted from now, not from when the module was imported (a long run would
+    # otherwise show it minutes older than the test expects).
+    failed_at = (datetime.now(UTC) - timedelta(hours=3, minutes=12, seconds=5)).isoformat()
+    letters = [
+        dict(LOCAL_LETTER, failed_at=failed_at),
+        dict(LOCAL_LETTER, id="dl-2", failed_at=None, timestamp=day_ago),
+    ]
     server = FakeRuntime(letters)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -61,8 +61,12 @@ def pin_proof(stored: str, *, contact_id: str, phone: str) -> str:
 
 
 def check_proof(proof: str, stored: str, *, contact_id: str, phone: str) -> bool:
+    # A proof is hex: anything else (a lone surrogate from a forged parameter) is no proof,
+    # not an exception on the caller's line.
+    if not proof or not proof.isascii():
+        return False
     expected = pin_proof(stored, contact_id=contact_id, phone=phone)
-    return bool(proof) and hmac.compare_digest(proof.encode(), expected.encode())
+    return hmac.compare_digest(proof.encode(), expected.encode())
 
 
 def _parse(stored: str) -> tuple[int, int, int, bytes, bytes]:

@@ -91,3 +91,11 @@ def test_remove_takes_the_pin_away(tmp_path):
 
     assert result.exit_code == 0
     assert "pin_hash" not in path.read_text()
+
+
+def test_a_proof_that_is_not_ascii_is_no_proof_and_raises_nothing():
+    from hotline_core.pins import check_proof, hash_pin
+
+    stored = hash_pin("1234")
+    for forged in ("\ud800", "ｆｆ", "é" * 32):
+        assert check_proof(forged, stored, contact_id="c-1", phone="+819011112222") is False

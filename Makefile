@@ -65,6 +65,9 @@ template: setup
 build: setup
 	@command -v python3.13 >/dev/null || { echo "sam build needs python3.13 on PATH" >&2; exit 1; }
 	$(SAM) build --template template.yaml --build-dir .aws-sam/build --parallel --cached >/dev/null
+	@# template.yaml names its retry policies by YAML anchor; CloudFormation takes no aliases,
+	@# so the template sam build writes (and sam package uploads) must have them expanded.
+	@! grep -nE '(: |- )[&*][A-Za-z_]' .aws-sam/build/template.yaml || { echo "built template has YAML aliases" >&2; exit 1; }
 	@echo "sam build: ok (.aws-sam/build)"
 
 pytest: setup

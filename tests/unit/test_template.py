@@ -202,3 +202,33 @@ def test_end_user_messaging_cannot_deploy_without_an_origination_identity():
         "Fn::Not": [{"Fn::Equals": [{"Ref": "SmsOriginationIdentity"}, ""]}]
     }
     assert "SmsOriginationIdentity" in assertion["AssertDescription"]
+
+
+def test_retry_policies_are_written_once_and_every_consumer_has_them():
+    """Lambda's retries and the rules' delivery retries are written once (a YAML anchor the
+    other consumers name), and every consumer ends up with the same ones."""
+    text = (ROOT / "template.yaml").read_text(encoding="utf-8")
+    assert text.count("MaximumEventAgeInSeconds:") == 1
+    assert text.count("&consumer_invocations") == 1
+    assert text.count("&rule_deliveries") == 1
+    consumers = {
+        name: resource["Properties"]
+        for name, resource in of_type("AWS::Serverless::Function").items()
+        if resource["Properties"]["CodeUri"] == "consumers/"
+    }
+    assert len(consumers) == 5
+    for name, props in consumers.items():
+        assert props["EventInvokeConfig"] == {
+            "MaximumRetryAttempts": 2,
+            "DestinationConfig": {
+                "OnFailure": {
+                    "Type": "SQS",
+                    "Destination": {"Fn::GetAtt": ["ConsumerDeadLetterQueue", "Arn"]},
+                }
+            },
+        }, name
+        for event in props["Events"].values():
+            assert event["Properties"]["RetryPolicy"] == {
+                "MaximumRetryAttempts": 10,
+                "MaximumEventAgeInSeconds": 3600,
+            }, name

@@ -33,6 +33,14 @@ class UnknownCommand(ValueError):
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     adapters = deps()
     contact = ConnectContactEvent.parse(event)
+    if contact.warm_up:
+        # The flow's ASYNCHRONOUS first action, while the greeting plays: the clients (and
+        # the PIN key, one Secrets Manager read per container) are ready for the caller's
+        # synchronous invocations. Nothing is looked up or counted as a lookup.
+        logger.append_keys(contact_id=contact.contact_id)
+        adapters.warm("members", "attempt_guard", "benefits", "bus", "pin_key")
+        metrics.add_metric(name="WarmUps", unit=MetricUnit.Count, value=1)
+        return {"warmed": "true"}
     cmd = contact.parameters.get("cmd", "")
     logger.append_keys(contact_id=contact.contact_id, caller=mask_phone(contact.caller), cmd=cmd)
     tries = benefits.pin_tries(contact.parameters)

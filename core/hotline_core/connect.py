@@ -10,6 +10,9 @@ from hotline_core.phone import E164_PATTERN
 
 # What Connect (and carriers) put in the caller's address when there is no number to show.
 WITHHELD_ADDRESSES = frozenset({"", "anonymous", "restricted", "unavailable", "private"})
+# The flows' first action invokes their Lambda ASYNCHRONOUSLY with this parameter while the
+# greeting plays, so the caller's first synchronous invocation meets a warm container.
+WARM_UP_PARAMETER = "warm"
 
 
 class _CallerEndpoint(BaseModel):
@@ -77,3 +80,8 @@ class ConnectContactEvent(BaseModel):
     @property
     def parameters(self) -> dict[str, str]:
         return self.details.parameters
+
+    @property
+    def warm_up(self) -> bool:
+        """The flow's warm-up invocation: build the clients, answer nothing, change nothing."""
+        return self.parameters.get(WARM_UP_PARAMETER) == "1"

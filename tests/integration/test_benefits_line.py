@@ -199,7 +199,9 @@ def test_an_unknown_cmd_takes_the_flows_error_branch(line, tmp_path):
         digits=f"{PIN}#",
     )
 
-    result = run_flow(load_flow(path), contact, line._invoke_from_flow)
+    result = run_flow(
+        load_flow(path), contact, line._invoke_from_flow, invoke_async=line._queue_from_flow
+    )
 
     assert result.prompts == [GREETING, UNAVAILABLE]
     assert line.sms() == []

@@ -156,15 +156,19 @@ def test_a_voice_action_needs_its_error_branch() -> None:
         run_flow(flow, contact(), no_lambda)
 
 
-def test_an_asynchronous_invocation_is_refused_rather_than_run_differently() -> None:
-    flow = {
+def _async_flow() -> dict[str, Any]:
+    return {
         "Version": "2019-10-30",
         "StartAction": "invoke",
         "Actions": [
             {
                 "Identifier": "invoke",
                 "Type": "InvokeLambdaFunction",
-                "Parameters": {"LambdaFunctionARN": "arn:test", "InvocationType": "ASYNCHRONOUS"},
+                "Parameters": {
+                    "LambdaFunctionARN": "arn:test",
+                    "InvocationType": "ASYNCHRONOUS",
+                    "LambdaInvocationAttributes": {"warm": "1"},
+                },
                 "Transitions": {
                     "NextAction": "end",
                     "Errors": [{"ErrorType": "NoMatchingError", "NextAction": "end"}],
@@ -174,8 +178,56 @@ def test_an_asynchronous_invocation_is_refused_rather_than_run_differently() -> 
         ],
     }
 
-    with pytest.raises(FlowError, match="ASYNCHRONOUS"):
-        run_flow(flow, contact(), no_lambda)
+
+def test_an_asynchronous_invocation_is_handed_over_and_the_flow_goes_on_at_once() -> None:
+    handed: list[tuple[str, dict[str, Any]]] = []
+
+    result = run_flow(
+        _async_flow(),
+        contact(),
+        no_lambda,  # nothing waits on it: the synchronous invoker is never called
+        invoke_async=lambda arn, event: handed.append((arn, event)),
+    )
+
+    assert [arn for arn, _ in handed] == ["arn:test"]
+    assert handed[0][1]["Details"]["Parameters"] == {"warm": "1"}
+    assert result.async_invocations == 1
+    assert result.lambda_invocations == 0
+    assert result.external == {}  # no result is loaded: $.External stays as it was
+    assert result.path == ["invoke", "end"]
+
+
+def test_an_asynchronous_invocation_without_anywhere_to_hand_it_is_an_error() -> None:
+    with pytest.raises(FlowError, match="ASYNCHRONOUS invocation needs invoke_async"):
+        run_flow(_async_flow(), contact(), no_lambda)
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[path.stem for path in SHIPPED])
+def test_each_flow_warms_its_lambda_up_before_it_speaks_then_waits_on_it(path: Path) -> None:
+    """The straight path from the start: an ASYNCHRONOUS warm-up of the function the flow
+    later invokes synchronously comes before the first prompt, so its cold start runs while
+    the greeting plays."""
+    flow = load_flow(path)
+    actions = {action["Identifier"]: action for action in flow["Actions"]}
+    seen: list[dict[str, Any]] = []
+    current: str | None = flow["StartAction"]
+    while current is not None and len(seen) < len(actions):
+        action = actions[current]
+        seen.append(action)
+        current = (action.get("Transitions") or {}).get("NextAction")
+    kinds = [action["Type"] for action in seen]
+    warm = seen[kinds.index("InvokeLambdaFunction")]["Parameters"]
+    first_prompt = next(i for i, a in enumerate(seen) if a["Type"] in SPEAKING)
+    assert kinds.index("InvokeLambdaFunction") < first_prompt
+    assert warm["InvocationType"] == "ASYNCHRONOUS"
+    assert warm["LambdaInvocationAttributes"] == {"warm": "1"}
+    synchronous = [
+        a["Parameters"]["LambdaFunctionARN"]
+        for a in flow["Actions"]
+        if a["Type"] == "InvokeLambdaFunction"
+        and a["Parameters"].get("InvocationType", "SYNCHRONOUS") == "SYNCHRONOUS"
+    ]
+    assert synchronous and set(synchronous) == {warm["LambdaFunctionARN"]}
 
 
 @pytest.mark.parametrize(

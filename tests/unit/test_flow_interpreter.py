@@ -434,11 +434,19 @@ def test_time_limit_above_eight_seconds_is_rejected() -> None:
         run_flow(flow, make_contact(), answer({}))
 
 
-def test_asynchronous_invocation_is_refused_rather_than_run_synchronously() -> None:
+def test_asynchronous_invocation_is_never_run_synchronously() -> None:
     flow = tiny_flow(invoke("call", "end", InvocationType="ASYNCHRONOUS"), END)
+    handed: list[str] = []
 
-    with pytest.raises(FlowError, match="SYNCHRONOUS"):
-        run_flow(flow, make_contact(), answer({}))
+    result = run_flow(
+        flow,
+        make_contact(),
+        FakeLambda(lambda _e: pytest.fail("an ASYNCHRONOUS invocation was waited on")),
+        invoke_async=lambda arn, _event: handed.append(arn),
+    )
+
+    assert len(handed) == 1
+    assert (result.lambda_invocations, result.async_invocations) == (0, 1)
 
 
 def test_time_limit_override_must_be_positive(hotline_flow: dict[str, Any]) -> None:

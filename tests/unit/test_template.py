@@ -208,7 +208,7 @@ def test_retry_policies_are_written_once_and_every_consumer_has_them():
     """Lambda's retries and the rules' delivery retries are written once (a YAML anchor the
     other consumers name), and every consumer ends up with the same ones."""
     text = (ROOT / "template.yaml").read_text(encoding="utf-8")
-    assert text.count("MaximumEventAgeInSeconds:") == 1
+    assert text.count("MaximumEventAgeInSeconds: 3600") == 1
     assert text.count("&consumer_invocations") == 1
     assert text.count("&rule_deliveries") == 1
     consumers = {

@@ -62,6 +62,18 @@ class Deps:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
+    def warm(self, *adapters: str) -> None:
+        """Build these adapters now: creating their clients is most of a cold start's first
+        invocation. A Connect flow's ASYNCHRONOUS warm-up does this while the greeting
+        plays; a failure here is only logged (the real invocation builds them again)."""
+        from hotline_core.runtime.observability import logger
+
+        for name in adapters:
+            try:
+                getattr(self, name)
+            except Exception as exc:  # noqa: BLE001 - a warm-up must never fail the call
+                logger.warning("warm-up could not build an adapter", adapter=name, error=str(exc))
+
     @functools.cached_property
     def store(self) -> DynamoRequestStore:
         return DynamoRequestStore(client("dynamodb"), self.settings.table_name)

@@ -108,7 +108,8 @@ class Invocation:
     template's logical id; `event` the payload the handler gets (a dict, unless a rule's
     InputPath picks something else); `due_at` when the local clock lets it run; `attempt` is
     1-based; `source` says where it came from: "event" (a bus delivery), "schedule" (a
-    Scheduler firing) or "redrive" (`LocalHotline.redrive`). A retry keeps its source."""
+    Scheduler firing), "connect" (a contact flow's ASYNCHRONOUS invocation) or "redrive"
+    (`LocalHotline.redrive`). A retry keeps its source."""
 
     id: int
     function: str
@@ -385,7 +386,9 @@ class LocalHotline:
             digits=digits,
         )
         with self._lock:
-            result: FlowResult = run_flow(flow, contact, self._invoke_from_flow)
+            result: FlowResult = run_flow(
+                flow, contact, self._invoke_from_flow, invoke_async=self._queue_from_flow
+            )
             self.pump()
         return {
             "contact_id": result.contact_id,
@@ -393,14 +396,23 @@ class LocalHotline:
             "spoken": [{"text": said.text, "voice": said.voice} for said in result.spoken],
             "attributes": result.attributes,
             "lambda_invocations": result.lambda_invocations,
+            "async_invocations": result.async_invocations,
         }
 
-    def _invoke_from_flow(self, arn: str, event: dict[str, Any]) -> Any:
+    def _flow_function(self, arn: str) -> str:
         resolved = self.template.resolve({"Fn::Sub": arn}, self.stack.refs)
         fn = self.stack.function_by_arn(resolved)
         if fn is None:
             raise LookupError(f"the flow invokes {arn}, which the template does not define")
-        return self._invoke_recorded(fn.spec.logical_id, event)
+        return fn.spec.logical_id
+
+    def _invoke_from_flow(self, arn: str, event: dict[str, Any]) -> Any:
+        return self._invoke_recorded(self._flow_function(arn), event)
+
+    def _queue_from_flow(self, arn: str, event: dict[str, Any]) -> None:
+        """An ASYNCHRONOUS invocation from a flow: into Lambda's queue, due now (it runs with
+        the next pump, under the function's EventInvokeConfig, like any other)."""
+        self._queue(self._flow_function(arn), event, source="connect", due_at=self.clock.now())
 
     def routes(self) -> list[tuple[str, HttpRoute]]:
         return [

@@ -89,6 +89,9 @@ LambdaInvoker = Callable[[str, dict[str, Any]], Any]
 
 Raising means the invocation failed (as a Lambda error would); the flow takes its error branch.
 """
+AsyncLambdaInvoker = Callable[[str, dict[str, Any]], None]
+"""(function ARN as written in the flow, the Connect event): hand an ASYNCHRONOUS invocation
+over to Lambda; returns at once, whatever the function later does."""
 
 
 class FlowError(Exception):
@@ -127,8 +130,9 @@ class FlowResult:
     prompts: list[str]
     attributes: dict[str, str]
     external: dict[str, str]
-    lambda_invocations: int
+    lambda_invocations: int  # synchronous: the caller waited on each
     path: list[str]
+    async_invocations: int = 0  # ASYNCHRONOUS: handed over, nobody waited
     voice: str = _DEFAULT_VOICE
     flow_logging: bool = False
     spoken: list[Spoken] = field(default_factory=list)
@@ -147,6 +151,7 @@ class _CallState:
     spoken: list[Spoken] = field(default_factory=list)
     path: list[str] = field(default_factory=list)
     lambda_invocations: int = 0
+    async_invocations: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     voice: str = _DEFAULT_VOICE
     engine: str = _DEFAULT_ENGINE
     flow_logging: bool = False
@@ -205,10 +210,14 @@ def run_flow(
     contact: Contact,
     invoke_lambda: LambdaInvoker,
     *,
+    invoke_async: AsyncLambdaInvoker | None = None,
     lambda_time_limit_override: float | None = None,
     max_steps: int = DEFAULT_MAX_STEPS,
 ) -> FlowResult:
     """Run `flow` for one inbound call until it disconnects.
+
+    `invoke_async` takes each ASYNCHRONOUS invocation (the flow goes on at once, as in
+    Connect); a flow that has one fails without it.
 
     `lambda_time_limit_override` replaces every InvocationTimeLimitSeconds (tests use a
     fraction of a second to exercise the timeout branch quickly). `max_steps` bounds the
@@ -233,7 +242,7 @@ def run_flow(
             previous = state.path[-1] if state.path else "StartAction"
             raise FlowError(f"{previous!r} transitions to unknown action {current!r}")
         state.path.append(current)
-        step = _run_action(action, state, invoke_lambda, lambda_time_limit_override)
+        step = _run_action(action, state, invoke_lambda, lambda_time_limit_override, invoke_async)
         if step.ends_call:
             break
         if step.error is not None:
@@ -248,6 +257,7 @@ def run_flow(
         attributes=state.attributes,
         external={key: _as_text(value) for key, value in state.external.items()},
         lambda_invocations=state.lambda_invocations,
+        async_invocations=len(state.async_invocations),
         path=state.path,
         voice=state.voice,
         flow_logging=state.flow_logging,
@@ -382,10 +392,13 @@ def _run_action(
     state: _CallState,
     invoke_lambda: LambdaInvoker,
     lambda_time_limit_override: float | None,
+    invoke_async: AsyncLambdaInvoker | None,
 ) -> _Step:
     action_type = action.get("Type")
     if action_type == "InvokeLambdaFunction":
-        return _invoke_lambda(action, state, invoke_lambda, lambda_time_limit_override)
+        return _invoke_lambda(
+            action, state, invoke_lambda, lambda_time_limit_override, invoke_async
+        )
     handler = _HANDLERS.get(action_type) if isinstance(action_type, str) else None
     if handler is None:
         raise FlowError(_unsupported(action))
@@ -593,6 +606,7 @@ def _invoke_lambda(
     state: _CallState,
     invoke_lambda: LambdaInvoker,
     lambda_time_limit_override: float | None,
+    invoke_async: AsyncLambdaInvoker | None,
 ) -> _Step:
     parameters = _parameters(action)
     identifier = action["Identifier"]
@@ -602,16 +616,6 @@ def _invoke_lambda(
     invocation_type = parameters.get("InvocationType", "SYNCHRONOUS")
     if invocation_type not in ("SYNCHRONOUS", "ASYNCHRONOUS"):
         raise FlowError(f"action {identifier!r}: unknown InvocationType {invocation_type!r}")
-    if invocation_type == "ASYNCHRONOUS":
-        # The Flow language reference allows "SYNCHRONOUS" | "ASYNCHRONOUS" (InvokeLambdaFunction)
-        # but documents no action that waits for or loads an asynchronous result: its Wait
-        # action's Events are "CustomerReturned" and "BotParticipantDisconnected", chat only.
-        # The console's "Load Lambda result" and event-based Wait exist only as UI blocks
-        # (admin guide), with no Flow language definition to run faithfully here.
-        raise FlowError(
-            f"action {identifier!r}: ASYNCHRONOUS invocation is not run locally: the Flow "
-            "language documents no action that waits for or loads its result"
-        )
     time_limit = _time_limit(parameters, identifier)
     if lambda_time_limit_override is not None:
         time_limit = lambda_time_limit_override
@@ -626,6 +630,20 @@ def _invoke_lambda(
         state,
         {key: _resolve(value, state, action) for key, value in invocation_attributes.items()},
     )
+    if invocation_type == "ASYNCHRONOUS":
+        # "The contact is routed to the next block without waiting for the Lambda to
+        # complete" (admin guide, AWS Lambda function block, Execution mode). The Flow
+        # language documents no action that waits for or loads its result on a voice
+        # contact (its Wait action's Events are "CustomerReturned" and
+        # "BotParticipantDisconnected", chat only), so $.External is left as it was and the
+        # invocation is handed to `invoke_async` (the runtime puts it in Lambda's queue of
+        # asynchronous invocations). The flows use it only to warm the function up while
+        # the greeting plays.
+        state.async_invocations.append((arn, event))
+        if invoke_async is None:
+            raise FlowError(f"action {identifier!r}: an ASYNCHRONOUS invocation needs invoke_async")
+        invoke_async(arn, event)
+        return _next_action(action)
     state.lambda_invocations += 1
     outcome = _call_with_time_limit(invoke_lambda, arn, event, time_limit, identifier)
     problem = _response_problem(outcome, time_limit, response_type)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from hotline_core.benefits import MAX_PIN_TRIES
-from hotline_tools.local.flow import load_flow, run_flow
+from hotline_tools.local.flow import FlowResult, load_flow, run_flow
 from tests.unit import flow_helpers
 from tests.unit.flow_helpers import (
     CALLER,
@@ -35,6 +35,17 @@ from tests.unit.flow_helpers import (
 benefits_flow, hotline_flow = flow_helpers.benefits_flow, flow_helpers.hotline_flow
 
 
+def run_shipped(flow: dict[str, Any], contact: Any, invoke: Any, **options: Any) -> FlowResult:
+    """A shipped flow first warms its Lambda up ASYNCHRONOUSLY (handed over, never waited
+    on: `invoke` sees only the synchronous invocations), exactly once per call."""
+    handed: list[dict[str, Any]] = []
+    result = run_flow(
+        flow, contact, invoke, invoke_async=lambda _arn, event: handed.append(event), **options
+    )
+    assert [event["Details"]["Parameters"] for event in handed] == [{"warm": "1"}]
+    return result
+
+
 # --- the hotline line -----------------------------------------------------------------------
 
 
@@ -45,7 +56,7 @@ def test_registered_caller_hears_the_lambda_prompt_and_is_hung_up_on(
         {"registered": "true", "prompt": "みずきさんに聞いてみますね。", "receiver_name": "みずき"}
     )
 
-    result = run_flow(hotline_flow, make_contact(), call_request)
+    result = run_shipped(hotline_flow, make_contact(), call_request)
 
     assert result.prompts == [HOTLINE_GREETING, "みずきさんに聞いてみますね。"]
     assert result.attributes == {"registered": "true"}
@@ -55,7 +66,7 @@ def test_registered_caller_hears_the_lambda_prompt_and_is_hung_up_on(
     assert result.voice == "Takumi"
     assert result.flow_logging is True
     arn, event = call_request.calls[0]
-    assert arn == "${CallRequestFunction.Arn}"
+    assert arn == "${CallRequestFunctionAliaslive}"
     assert event["Details"]["ContactData"]["CustomerEndpoint"]["Address"] == CALLER
     assert event["Details"]["Parameters"] == {}
 
@@ -65,7 +76,7 @@ def test_unknown_caller_hears_the_not_registered_text_from_the_lambda(
 ) -> None:
     call_request = answer({"registered": "false", "prompt": "この電話は登録されていません。"})
 
-    result = run_flow(hotline_flow, make_contact(caller="+819099999999"), call_request)
+    result = run_shipped(hotline_flow, make_contact(caller="+819099999999"), call_request)
 
     assert result.prompts == [HOTLINE_GREETING, "この電話は登録されていません。"]
     assert result.attributes == {"registered": "false"}
@@ -74,7 +85,7 @@ def test_unknown_caller_hears_the_not_registered_text_from_the_lambda(
 
 
 def test_lambda_error_plays_the_static_apology(hotline_flow: dict[str, Any]) -> None:
-    result = run_flow(hotline_flow, make_contact(), FakeLambda(failing_lambda))
+    result = run_shipped(hotline_flow, make_contact(), FakeLambda(failing_lambda))
 
     assert result.prompts == [HOTLINE_GREETING, UNAVAILABLE]
     assert "registered" not in result.attributes
@@ -92,7 +103,7 @@ def test_lambda_slower_than_the_time_limit_takes_the_error_branch(
         return {"registered": "true", "prompt": "late"}
 
     try:
-        result = run_flow(
+        result = run_shipped(
             hotline_flow, make_contact(), FakeLambda(too_slow), lambda_time_limit_override=0.05
         )
     finally:
@@ -116,14 +127,16 @@ def test_lambda_slower_than_the_time_limit_takes_the_error_branch(
 def test_response_that_is_not_a_string_map_takes_the_error_branch(
     hotline_flow: dict[str, Any], response: Any
 ) -> None:
-    result = run_flow(hotline_flow, make_contact(), answer(response))
+    result = run_shipped(hotline_flow, make_contact(), answer(response))
 
     assert result.prompts == [HOTLINE_GREETING, UNAVAILABLE]
     assert "registered" not in result.attributes
 
 
 def test_unexpected_registered_value_falls_to_the_apology(hotline_flow: dict[str, Any]) -> None:
-    result = run_flow(hotline_flow, make_contact(), answer({"registered": "maybe", "prompt": "?"}))
+    result = run_shipped(
+        hotline_flow, make_contact(), answer({"registered": "maybe", "prompt": "?"})
+    )
 
     assert result.prompts == [HOTLINE_GREETING, UNAVAILABLE]
     assert result.attributes == {"registered": "maybe"}
@@ -162,7 +175,7 @@ def pins_sent(fake: FakeLambda) -> list[str]:
 def test_member_with_the_right_pin_is_told_to_check_sms(benefits_flow: dict[str, Any]) -> None:
     fake = FakeLambda(benefit_lambda)
 
-    result = run_flow(benefits_flow, make_contact(digits="1234#"), fake)
+    result = run_shipped(benefits_flow, make_contact(digits="1234#"), fake)
 
     assert result.prompts == [GREETING, PIN_PROMPT, SMS_SENT, GOODBYE]
     assert result.attributes == {"memberId": "M-0001"}
@@ -170,7 +183,7 @@ def test_member_with_the_right_pin_is_told_to_check_sms(benefits_flow: dict[str,
         {"cmd": "getMemberId", "pinTries": "0"},
         {"cmd": "sendSms", "pinCode": "1234", "pinTries": "0"},
     ]
-    assert all(arn == "${BenefitRequestFunction.Arn}" for arn, _ in fake.calls)
+    assert all(arn == "${BenefitRequestFunctionAliaslive}" for arn, _ in fake.calls)
     # The attribute set after the first invocation travels with the second one.
     assert fake.calls[1][1]["Details"]["ContactData"]["Attributes"] == {"memberId": "M-0001"}
     assert result.path[-1] == "disconnect"
@@ -179,7 +192,7 @@ def test_member_with_the_right_pin_is_told_to_check_sms(benefits_flow: dict[str,
 def test_wrong_pin_then_right_pin(benefits_flow: dict[str, Any]) -> None:
     fake = FakeLambda(benefit_lambda)
 
-    result = run_flow(benefits_flow, make_contact(digits="9999#1234#"), fake)
+    result = run_shipped(benefits_flow, make_contact(digits="9999#1234#"), fake)
 
     assert pins_sent(fake) == ["9999", "1234"]
     assert result.prompts == [GREETING, PIN_PROMPT, WRONG_PIN, PIN_PROMPT, SMS_SENT, GOODBYE]
@@ -190,7 +203,7 @@ def test_three_wrong_pins_end_the_call_without_a_fourth_try(
 ) -> None:
     fake = FakeLambda(benefit_lambda)
 
-    result = run_flow(benefits_flow, make_contact(digits="1111#2222#3333#1234#"), fake)
+    result = run_shipped(benefits_flow, make_contact(digits="1111#2222#3333#1234#"), fake)
 
     assert pins_sent(fake) == ["1111", "2222", "3333"]
     assert result.prompts.count(PIN_PROMPT) == 3
@@ -203,7 +216,7 @@ def test_three_wrong_pins_end_the_call_without_a_fourth_try(
 def test_caller_who_is_not_a_member_is_hung_up_on(benefits_flow: dict[str, Any]) -> None:
     fake = FakeLambda(benefit_lambda)
 
-    result = run_flow(benefits_flow, make_contact(digits="1234#", caller="+819088887777"), fake)
+    result = run_shipped(benefits_flow, make_contact(digits="1234#", caller="+819088887777"), fake)
 
     assert result.prompts == [GREETING, NOT_REGISTERED]
     assert result.attributes == {"memberId": "-1"}
@@ -214,7 +227,7 @@ def test_caller_who_is_not_a_member_is_hung_up_on(benefits_flow: dict[str, Any])
 def test_pin_timeouts_count_as_tries(benefits_flow: dict[str, Any]) -> None:
     fake = FakeLambda(benefit_lambda)
 
-    result = run_flow(benefits_flow, make_contact(digits=""), fake)
+    result = run_shipped(benefits_flow, make_contact(digits=""), fake)
 
     assert result.prompts == [
         GREETING,
@@ -234,7 +247,7 @@ def test_pin_timeouts_count_as_tries(benefits_flow: dict[str, Any]) -> None:
 def test_wrong_pin_then_silence(benefits_flow: dict[str, Any]) -> None:
     fake = FakeLambda(benefit_lambda)
 
-    result = run_flow(benefits_flow, make_contact(digits="5555#"), fake)
+    result = run_shipped(benefits_flow, make_contact(digits="5555#"), fake)
 
     assert pins_sent(fake) == ["5555"]
     assert result.prompts[2:] == [WRONG_PIN, PIN_PROMPT, NO_INPUT, PIN_PROMPT, NO_INPUT, GOODBYE]
@@ -246,7 +259,7 @@ def test_sms_lambda_error_plays_the_apology(benefits_flow: dict[str, Any]) -> No
             return {"memberId": "M-0001"}
         raise TimeoutError("SMS provider down")
 
-    result = run_flow(benefits_flow, make_contact(digits="1234#"), FakeLambda(member_then_crash))
+    result = run_shipped(benefits_flow, make_contact(digits="1234#"), FakeLambda(member_then_crash))
 
     assert result.prompts == [GREETING, PIN_PROMPT, UNAVAILABLE]
     assert result.path[-1] == "disconnect"
@@ -263,6 +276,7 @@ def test_the_benefits_flow_asks_and_checks_the_pin_once_in_a_loop(
         (a["Parameters"]["LambdaInvocationAttributes"]["cmd"], a["Identifier"])
         for a in actions
         if a["Type"] == "InvokeLambdaFunction"
+        and a["Parameters"].get("InvocationType", "SYNCHRONOUS") == "SYNCHRONOUS"
     )
     assert prompts == ["ask-pin"]
     assert invocations == [
@@ -271,7 +285,7 @@ def test_the_benefits_flow_asks_and_checks_the_pin_once_in_a_loop(
     ]
 
     fake = FakeLambda(benefit_lambda)
-    result = run_flow(benefits_flow, make_contact(digits="1111#" * 10), fake)
+    result = run_shipped(benefits_flow, make_contact(digits="1111#" * 10), fake)
 
     assert [p["pinTries"] for p in fake.parameters] == ["0", "0", "1", "2"]
     assert result.path.count("ask-pin") == result.path.count("invoke-send-sms") == 3
@@ -286,7 +300,7 @@ def test_a_lambda_that_does_not_say_ask_again_ends_the_loop(benefits_flow: dict[
             return {"memberId": "M-0001"}
         return {"result": "Fail"}
 
-    result = run_flow(
+    result = run_shipped(
         benefits_flow, make_contact(digits="1111#" * 5), FakeLambda(original_contract)
     )
 
@@ -298,7 +312,10 @@ def test_a_lambda_that_does_not_say_ask_again_ends_the_loop(benefits_flow: dict[
 
 @pytest.mark.parametrize(
     ("name", "placeholder"),
-    [("hotline", "${CallRequestFunction.Arn}"), ("benefits", "${BenefitRequestFunction.Arn}")],
+    [
+        ("hotline", "${CallRequestFunctionAliaslive}"),
+        ("benefits", "${BenefitRequestFunctionAliaslive}"),
+    ],
 )
 def test_flow_file_has_only_its_lambda_placeholder_for_fn_sub(name: str, placeholder: str) -> None:
     # The template inlines these files with Fn::Sub: any other "${" would be substituted too.

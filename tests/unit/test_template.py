@@ -105,7 +105,9 @@ def test_each_line_has_a_contact_flow_resource_with_the_lambda_substituted(flow)
     assert included(resource, "Content") == f"generated/contact_flow/{flow}.yaml"
     contact_flow = RESOURCES[resource]
     assert contact_flow["Type"] == "AWS::Connect::ContactFlow"
-    # The included flow is the file, with the function's ARN left for Fn::Sub to fill in.
+    # The included flow is the file, with the ARN of the function's alias (where provisioned
+    # concurrency lives, when asked for) left for Fn::Sub to fill in: SAM names the alias it
+    # makes for AutoPublishAlias `<function>Alias<name>`, and its Ref is the qualified ARN.
     embedded = json.loads(contact_flow["Properties"]["Content"]["Fn::Sub"])
     assert embedded == json.loads((ROOT / "contact_flow" / f"{flow}.json").read_text("utf-8"))
     arns = {
@@ -113,8 +115,41 @@ def test_each_line_has_a_contact_flow_resource_with_the_lambda_substituted(flow)
         for action in embedded["Actions"]
         if action["Type"] == "InvokeLambdaFunction"
     }
-    assert arns == {f"${{{function}.Arn}}"}
     assert RESOURCES[function]["Type"] == "AWS::Serverless::Function"
+    alias = RESOURCES[function]["Properties"]["AutoPublishAlias"]
+    assert arns == {f"${{{function}Alias{alias}}}"}
+    # Connect may invoke that alias, and only through this instance.
+    [integration] = [
+        r["Properties"]
+        for r in of_type("AWS::Connect::IntegrationAssociation").values()
+        if r["Properties"]["IntegrationArn"] == {"Ref": f"{function}.Alias"}
+    ]
+    [permission] = [
+        r["Properties"]
+        for r in of_type("AWS::Lambda::Permission").values()
+        if r["Properties"]["FunctionName"] == {"Ref": f"{function}.Alias"}
+    ]
+    assert permission["Principal"] == "connect.amazonaws.com"
+    assert integration["IntegrationType"] == "LAMBDA_FUNCTION"
+
+
+def test_provisioned_concurrency_is_a_parameter_off_by_default_on_both_connect_functions():
+    parameter = DOC["Parameters"]["ConnectProvisionedConcurrency"]
+    assert (parameter["Type"], parameter["Default"], parameter["MinValue"]) == ("Number", 0, 0)
+    condition = DOC["Conditions"]["KeepsConnectFunctionsWarm"]
+    assert condition == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "ConnectProvisionedConcurrency"}, 0]}]
+    }
+    for _, function in LINES.values():
+        props = RESOURCES[function]["Properties"]
+        assert props["AutoPublishAlias"] == "live"
+        assert props["ProvisionedConcurrencyConfig"] == {
+            "Fn::If": [
+                "KeepsConnectFunctionsWarm",
+                {"ProvisionedConcurrentExecutions": {"Ref": "ConnectProvisionedConcurrency"}},
+                {"Ref": "AWS::NoValue"},
+            ]
+        }
 
 
 def test_the_event_log_catches_every_event_without_phone_numbers():

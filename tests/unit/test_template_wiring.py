@@ -163,7 +163,8 @@ def test_the_answer_pages_access_log_never_holds_the_link_token(transformed):
         for e in (r["Properties"].get("Events") or {}).values()
         if e["Type"] == "HttpApi"
     }
-    assert paths == {"/a/{token}"}
+    # The LINE webhook's path holds nothing personal (what LINE posts is in its body).
+    assert paths == {"/a/{token}", "/line/webhook"}
 
 
 def test_the_http_api_stage_is_throttled(transformed):
@@ -188,7 +189,11 @@ def flow_lambda_invocations():
         for action in flow["Actions"]:
             if action["Type"] == "InvokeLambdaFunction":
                 params = action["Parameters"]
-                [function] = re.fullmatch(r"\$\{(\w+)\.Arn\}", params["LambdaFunctionARN"]).groups()
+                # The function's alias (SAM's `<function>Alias<name>` for AutoPublishAlias).
+                [function, alias] = re.fullmatch(
+                    r"\$\{(\w+)Alias(\w+)\}", params["LambdaFunctionARN"]
+                ).groups()
+                assert RESOURCES[function]["Properties"]["AutoPublishAlias"] == alias
                 yield path.stem, function, int(params["InvocationTimeLimitSeconds"])
 
 
@@ -218,9 +223,12 @@ def test_connect_resources_exist_only_with_an_instance_and_cover_every_invoked_f
         assert permission.get("Condition") == "HasConnect", name
         assert permission["Properties"]["SourceArn"] == {"Ref": "ConnectInstanceArn"}, name
     invoked = {f for _, f, _ in flow_lambda_invocations()}
-    permitted = {p["Properties"]["FunctionName"]["Fn::GetAtt"][0] for p in connect.values()}
+    # Each names the alias the flows invoke (`!Ref <function>.Alias`).
+    permitted = {
+        p["Properties"]["FunctionName"]["Ref"].removesuffix(".Alias") for p in connect.values()
+    }
     associated = {
-        r["Properties"]["IntegrationArn"]["Fn::GetAtt"][0]
+        r["Properties"]["IntegrationArn"]["Ref"].removesuffix(".Alias")
         for r in of_type("AWS::Connect::IntegrationAssociation").values()
     }
     assert invoked <= permitted and invoked <= associated

@@ -93,8 +93,9 @@ class Stack:
         return self.template.resolve(spec["Value"], self.refs)
 
     def function_by_arn(self, arn: str) -> ProvisionedFunction | None:
+        """The function an ARN names, unqualified or qualified by its alias."""
         for fn in self.functions.values():
-            if fn.arn == arn:
+            if arn == fn.arn or (fn.spec.alias and arn == f"{fn.arn}:{fn.spec.alias}"):
                 return fn
         return None
 
@@ -114,6 +115,10 @@ def provision(template: Template, clients: Any) -> Stack:
             "Ref": name,
             "Arn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}",
         }
+        if fn.alias:
+            # The alias SAM makes for AutoPublishAlias: its Ref is the qualified ARN.
+            qualified = f"{refs[fn.logical_id]['Arn']}:{fn.alias}"
+            refs[f"{fn.logical_id}Alias{fn.alias}"] = {"Ref": qualified, "Arn": qualified}
     # Resources in an order where everything a resource refers to exists first.
     order = [
         "AWS::Serverless::HttpApi",

@@ -203,6 +203,9 @@ class FunctionSpec:
     routes: list[HttpRoute] = field(default_factory=list)
     max_retries: int = 2
     on_failure: Any = None
+    # SAM's AutoPublishAlias: a version published on each deploy and an alias `<Logical>Alias
+    # <name>` pointing at it. Locally there are no versions: the alias is the function.
+    alias: str | None = None
 
     @property
     def module(self) -> str:
@@ -392,6 +395,7 @@ class Template:
                 timeout=int(props.get("Timeout", 3)),
                 raw_environment=env,
             )
+            spec.alias = props.get("AutoPublishAlias")
             invoke = props.get("EventInvokeConfig", {})
             spec.max_retries = int(invoke.get("MaximumRetryAttempts", 2))
             spec.on_failure = (

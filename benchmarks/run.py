@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         args.conversations, args.concurrency = 10, 10
         args.import_runs, args.healthy_runs, args.cold_runs = 2, 1, 2
     use_fake_aws()
-    from benchmarks import api_calls, cold_start, first_call, local_runtime, segments
+    from benchmarks import api_calls, cold_start, first_call, line_client, local_runtime, segments
 
     started = time.perf_counter()
     seg, seg_text = _part("SMS segments", segments.measure, segments.render)
@@ -60,6 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     cold, cold_text = _part(
         "cold start, imports", lambda: cold_start.measure(args.import_runs), cold_start.render
+    )
+    _line, line_text = _part(
+        "cold start, LINE client",
+        lambda: line_client.measure(args.import_runs),
+        line_client.render,
     )
     _local, local_text = _part(
         "local runtime",
@@ -91,7 +96,9 @@ def main(argv: list[str] | None = None) -> int:
         "not the product.",
         "",
     ]
-    body = "\n".join([*head, seg_text, flow_text, calls_text, first_text, cold_text, local_text])
+    body = "\n".join(
+        [*head, seg_text, flow_text, calls_text, first_text, cold_text, line_text, local_text]
+    )
     args.output.write_text(body.rstrip() + "\n", encoding="utf-8")
     print(f"bench: wrote {args.output} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     print(_headline(seg, calls, first, cold))

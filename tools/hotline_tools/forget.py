@@ -1,7 +1,9 @@
 """`hotline directory forget PHONE`: remove what the stack keeps about one person and can
 remove: their requests (as caller or receiver) with their links, pointers and pair items, the
 answer timers still pending for them, the once-only claims of those requests, their PIN
-counters on both lines, and dead letters that carry their number.
+counters on both lines, their LINE link (both of its items, and the linked LINE user's count
+of wrong codes) and any link code still waiting for them, and dead letters that carry their
+number.
 
 What it cannot remove is said, not hidden (README, "Where personal data lives"): events in the
 bus archive and the event log (neither deletes single events: their retention bounds them),
@@ -47,6 +49,7 @@ class Places:
     attempts_table: str
     schedule_group: str | None = None
     queues: tuple[str, ...] = ()  # queue URLs
+    line_links_table: str | None = None  # LineLinksTable, where the template has it
 
 
 @dataclass
@@ -56,6 +59,7 @@ class Forgotten:
     claims: int = 0
     timers: int = 0
     pin_counters: int = 0
+    line_links: int = 0
     dead_letters: int = 0
     notes: list[str] = field(default_factory=list)
 
@@ -66,6 +70,7 @@ class Forgotten:
             "claims": self.claims,
             "timers": self.timers,
             "pin_counters": self.pin_counters,
+            "line_links": self.line_links,
             "dead_letters": self.dead_letters,
         }
 
@@ -129,6 +134,8 @@ def forget(phone: str, places: Places, client: Callable[[str], Any]) -> Forgotte
             ReturnValues="ALL_OLD",
         )
         done.pin_counters += int("Attributes" in gone)
+    if places.line_links_table:
+        done.line_links = _forget_line_link(db, places.line_links_table, phone)
     if places.queues:
         done.dead_letters = _delete_dead_letters(client("sqs"), places.queues, phone)
     done.notes = [
@@ -138,6 +145,25 @@ def forget(phone: str, places: Places, client: Callable[[str], Any]) -> Forgotte
         f"remove {mask_phone(phone)} from the directory too, or the next call recognises them",
     ]
     return done
+
+
+def _forget_line_link(db: Any, table: str, phone: str) -> int:
+    """The phone's LINE link, both ways (`phone#…` and `user#…`, through LineLinks, as
+    `hotline line unlink` does), and the link codes still waiting for it: how many links."""
+    from datetime import UTC, datetime
+
+    from hotline_core.adapters.line_links import LineLinks
+
+    store = LineLinks(db, table, clock=lambda: datetime.now(UTC))
+    user_id = store.user_for(phone)
+    linked = store.unlink_phone(phone)
+    for item in _scan(db, table):
+        key = item["pk"]["S"]
+        mine = key.startswith("code#") and item.get("phone", {}).get("S") == phone
+        # The linked LINE user's count of wrong codes goes with the link.
+        if mine or (user_id is not None and key == f"tries#{user_id}"):
+            db.delete_item(TableName=table, Key={"pk": {"S": key}})
+    return int(linked)
 
 
 def _delete_timers(scheduler: Any, group: str, request_ids: set[str]) -> int:
@@ -198,6 +224,7 @@ def stack_places(stack: str, cloudformation: Any) -> Places:
         attempts_table=found["PinAttemptsTable"],
         schedule_group=found.get("AnswerScheduleGroup") or None,
         queues=tuple(q for q in queues if q),
+        line_links_table=found.get("LineLinksTable") or None,
     )
 
 

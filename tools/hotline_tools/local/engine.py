@@ -47,6 +47,13 @@ from hotline_core.runtime import clients
 from hotline_core.runtime.clients import forget_clients
 from hotline_tools.local.flow import Contact, FlowResult, load_flow, run_flow
 from hotline_tools.local.host import FunctionHost, eventbridge_event, http_api_event
+from hotline_tools.local.line_local import (
+    DEFAULT_CHANNEL_SECRET,
+    SECRET_NAME,
+    SECRET_PARAMETER,
+    LineInputError,
+    LocalLine,
+)
 from hotline_tools.local.provision import WHOLE_EVENT, Stack, provision
 from hotline_tools.local.template import ACCOUNT, REGION, ROOT, HttpRoute, Template
 from hotline_tools.rows import SPECS, RowsInvalid, dynamo_item, parse_rows, validate_records
@@ -80,10 +87,12 @@ FAULT_DEFAULTS: dict[str, str | None] = {
     "scheduler": "ThrottlingException",
     "events": "ThrottlingException",
     "dynamodb": "ProvisionedThroughputExceededException",
+    "line": "500",  # the HTTP status the fake Messaging API answers
 }
 MAX_FAULT_TIMES = 10_000
 _ERROR_CODE = re.compile(r"^[A-Za-z][A-Za-z0-9.]{0,99}$")
 _PHONE = re.compile(r"^\+[1-9]\d{6,14}$")
+_HTTP_ERROR = re.compile(r"^[45][0-9][0-9]$")
 # Anything in a free-text error message that could be a phone number (E.164 or written with
 # spaces, dashes or brackets): never shown in a dead letter's summary.
 _NUMBER_IN_TEXT = re.compile(r"\+?\d[\d\s\-().]{5,}\d")
@@ -229,9 +238,14 @@ class LocalHotline:
         members: bytes | None = None,
         benefits: bytes | None = None,
         seed: int = 0,
+        line_channel_secret: str = DEFAULT_CHANNEL_SECRET,
     ) -> None:
         self.root = root
         self.clock = LocalClock()
+        try:
+            self.line = LocalLine(line_channel_secret, clock=self.clock.now, fault=self._line_fault)
+        except LineInputError as exc:
+            raise ValueError(str(exc)) from exc
         self._directory = directory
         # Parsed now, so a bad file fails before anything is provisioned.
         self._seeds = {
@@ -244,6 +258,11 @@ class LocalHotline:
         if answer_window is not None:
             params["AnswerWindowSeconds"] = str(answer_window)
         self.template = Template(root / "template.yaml", parameters=params)
+        if SECRET_PARAMETER in self.template.doc.get("Parameters", {}):
+            # LINE is on locally: the secret the runtime creates in moto, with the channel
+            # secret given and the fake Messaging API's access token.
+            params.setdefault(SECRET_PARAMETER, SECRET_NAME)
+            self.template = Template(root / "template.yaml", parameters=params)
         # Each line is a contact flow the template ships; `lines` only renumbers them. Every
         # flow is checked whole now (a broken action on a branch no test reaches must not wait
         # for a caller), and loaded again on each call, so an edited flow takes effect.
@@ -299,6 +318,10 @@ class LocalHotline:
         core_clock.use(self.clock.now)
         try:
             self.stack = provision(self.template, self.client)
+            # The handlers never reach LINE from here, whether or not the template uses it.
+            self.line.install()
+            if self.line_on:
+                self.line.create_secret(self.client("secretsmanager"))
             self._log_every_event()
             self.host = FunctionHost(self.stack)
             self._hook_handler_clients()
@@ -309,6 +332,7 @@ class LocalHotline:
                 self.load_rows(kind, rows)
         except BaseException:
             # Nothing half-started stays behind: the mock would patch boto3 for the process.
+            self.line.uninstall()
             core_clock.use(None)
             forget_clients()
             self._clients.clear()
@@ -334,6 +358,7 @@ class LocalHotline:
         self._stop.set()
         if self._ticker:
             self._ticker.join(timeout=5)
+        self.line.uninstall()
         core_clock.use(None)
         forget_clients()
         self._mock.stop()
@@ -755,12 +780,69 @@ class LocalHotline:
             attempts_table=ref("PinAttemptsTable"),
             schedule_group=ref("AnswerScheduleGroup"),
             queues=queues,
+            line_links_table=ref("LineLinksTable") if "LineLinksTable" in self.stack.refs else None,
         )
         with self._lock:
             done = forget(phone, places, self.client)
             # The runtime's own record of dead letters goes the same way as the queues'.
             self.dead_letters[:] = [r for r in self.dead_letters if phone not in json.dumps(r)]
         return {"forgotten": done.summary(), "cannot": done.notes}
+
+    # --- LINE ----------------------------------------------------------------------------
+    @property
+    def line_on(self) -> bool:
+        """The template takes a LINE secret and the runtime passed the one it creates."""
+        return self.template.parameters.get(SECRET_PARAMETER) == SECRET_NAME
+
+    def _line_links(self) -> Any:
+        from hotline_core.adapters.line_links import LineLinks
+
+        if not self.line_on or "LineLinksTable" not in self.stack.refs:
+            raise BadRequest("LINE is off in this template (no LineSecretName, no LineLinksTable)")
+        table = str(self.template.resolve({"Ref": "LineLinksTable"}, self.stack.refs))
+        return LineLinks(self.client("dynamodb"), table, clock=self.clock.now)
+
+    def _directory_phone(self, phone: Any) -> str:
+        from hotline_core.directory import parse_directory
+
+        if not isinstance(phone, str) or not _PHONE.match(phone):
+            raise BadRequest('"phone" must be an E.164 phone number (like +819011112222)')
+        raw = self._directory or (self.root / DEFAULT_DIRECTORY).read_bytes()
+        if phone not in {person.phone for person in parse_directory(raw).people}:
+            raise BadRequest("that phone is not in the directory")
+        return phone
+
+    def line_messages(self) -> list[dict[str, Any]]:
+        """`GET /_local/line`: every message the handlers sent to LINE, oldest first."""
+        return self.line.listed()
+
+    def line_code(self, phone: Any) -> str:
+        """`POST /_local/line/codes`: a one-time link code for a phone in the directory."""
+        with self._lock:
+            code: str = self._line_links().new_code(self._directory_phone(phone))
+        return code
+
+    def line_send(self, data: dict[str, Any]) -> dict[str, Any]:
+        """`POST /_local/line/send`: a user's action, posted as LINE posts it to the webhook."""
+        if not self.line_on:
+            raise BadRequest("LINE is off in this template (no LineSecretName)")
+        try:
+            return self.line.send(data, self.http)
+        except LineInputError as exc:
+            raise BadRequest(str(exc)) from exc
+
+    def line_links(self) -> list[dict[str, Any]]:
+        """Every linked phone: `phone`, `user_id`, `linked_at`, oldest link first."""
+        with self._lock:
+            links: list[dict[str, Any]] = self._line_links().links()
+        return sorted(links, key=lambda link: str(link.get("linked_at", "")))
+
+    def line_unlink(self, phone: Any) -> bool:
+        """Take a phone's LINE link away (both items); whether there was one."""
+        if not isinstance(phone, str) or not _PHONE.match(phone):
+            raise BadRequest('"phone" must be an E.164 phone number (like +819011112222)')
+        with self._lock:
+            return bool(self._line_links().unlink_phone(phone))
 
     # --- dead letters ------------------------------------------------------------------
     def dead_letter_entries(self) -> list[dict[str, Any]]:
@@ -823,7 +905,9 @@ class LocalHotline:
         Each HTTP attempt botocore sends counts, so a handler's own retries use them up.
         "sms" matches SNS Publish to a phone number and End User Messaging SendTextMessage
         (only those to `to`, when given); "scheduler" every Scheduler call; "events" PutEvents;
-        "dynamodb" every DynamoDB call. The runtime's own calls are never affected."""
+        "dynamodb" every DynamoDB call; "line" every call to the (fake) LINE Messaging API,
+        answered with the HTTP status `error` (default 500). The runtime's own calls are never
+        affected."""
         if not isinstance(service, str) or service not in FAULT_DEFAULTS:
             raise BadRequest(f'"service" must be one of {", ".join(FAULT_DEFAULTS)}')
         if isinstance(times, bool) or not isinstance(times, int) or times < 1:
@@ -834,7 +918,12 @@ class LocalHotline:
             raise BadRequest('"to" narrows only "sms" faults')
         if to is not None and (not isinstance(to, str) or not _PHONE.match(to)):
             raise BadRequest('"to" must be a phone number in E.164 form, like "+81…"')
-        if error is not None and (not isinstance(error, str) or not _ERROR_CODE.match(error)):
+        if service == "line":
+            if isinstance(error, int) and not isinstance(error, bool):
+                error = str(error)
+            if error is not None and (not isinstance(error, str) or not _HTTP_ERROR.match(error)):
+                raise BadRequest('"error" for "line" must be an HTTP error status, 400 to 599')
+        elif error is not None and (not isinstance(error, str) or not _ERROR_CODE.match(error)):
             raise BadRequest('"error" must be an AWS error code, like "ThrottlingException"')
         fault = _Fault(service, to, times, error if error is not None else FAULT_DEFAULTS[service])
         with self._faults_lock:
@@ -852,6 +941,18 @@ class LocalHotline:
             cleared = [fault.listed() for fault in self._faults]
             self._faults.clear()
         return cleared
+
+    def _line_fault(self) -> int | None:
+        """The fake Messaging API asks on every call: the HTTP status of the first armed
+        "line" fault (used up one call), or None."""
+        with self._faults_lock:
+            for fault in self._faults:
+                if fault.service == "line":
+                    fault.remaining -= 1
+                    if fault.remaining == 0:
+                        self._faults.remove(fault)
+                    return int(fault.error or FAULT_DEFAULTS["line"] or "500")
+        return None
 
     def _hook_handler_clients(self) -> None:
         """The handlers' clients come from one botocore session (hotline_core.runtime.clients);

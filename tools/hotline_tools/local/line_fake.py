@@ -313,9 +313,14 @@ class FakeLineApi:
         channel_access_token: str,
         *,
         clock: Callable[[], datetime] | None = None,
+        fault: Callable[[], int | None] | None = None,
     ) -> None:
+        """`fault`, when given, is asked once per call after this fake's own armed faults:
+        an HTTP status makes that call fail with it (the local runtime keeps its faults, every
+        service's, in one list)."""
         self.channel_access_token = channel_access_token
         self.clock = clock or _system_now
+        self._fault = fault
         self.sent: list[dict[str, Any]] = []
         self.calls: list[dict[str, Any]] = []  # {"method", "path", "status", "at"}
         self._lock = threading.Lock()
@@ -423,6 +428,9 @@ class FakeLineApi:
                 if fault[1] == 0:
                     self._faults.remove(fault)
                 return _error(status, FAULT_MESSAGES.get(status, f"HTTP {status}"))
+        armed = self._fault() if self._fault else None
+        if armed is not None:
+            return _error(armed, FAULT_MESSAGES.get(armed, f"HTTP {armed}"))
         lower = {name.lower(): value for name, value in headers.items()}
         if lower.get("authorization") != f"Bearer {self.channel_access_token}":
             return _error(401, FAULT_MESSAGES[401])

@@ -35,6 +35,8 @@ from hotline_tools.local.engine import (
     LocalHotline,
     NotFound,
 )
+from hotline_tools.local.line_fake import simulated_user_id
+from hotline_tools.local.line_local import DEFAULT_CHANNEL_SECRET
 from hotline_tools.local.template import ROOT
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -67,6 +69,11 @@ ROUTES = Map(
         Rule("/_local/faults", endpoint="clear_faults", methods=["DELETE"]),
         Rule("/_local/members", endpoint="members", methods=["POST"]),
         Rule("/_local/benefits", endpoint="benefits", methods=["POST"]),
+        Rule("/_local/line", endpoint="line", methods=["GET"]),
+        Rule("/_local/line/codes", endpoint="line_code", methods=["POST"]),
+        Rule("/_local/line/send", endpoint="line_send", methods=["POST"]),
+        Rule("/_local/line/links", endpoint="line_links", methods=["GET"]),
+        Rule("/_local/line/unlink", endpoint="line_unlink", methods=["POST"]),
     ],
     # A path is matched as sent: "/_local//sms" is no route, not a redirect to one.
     merge_slashes=False,
@@ -87,6 +94,7 @@ class LocalServer:
         members: bytes | None = None,
         benefits: bytes | None = None,
         root: Path = ROOT,
+        line_channel_secret: str = DEFAULT_CHANNEL_SECRET,
     ) -> None:
         self.httpd = _serve(host, port, self._wsgi)
         self.port: int = self.httpd.port
@@ -102,6 +110,7 @@ class LocalServer:
                 base_url=self.url,
                 members=members,
                 benefits=benefits,
+                line_channel_secret=line_channel_secret,
             )
         except BaseException:
             self.httpd.server_close()  # a bad template or flow leaves no port taken
@@ -131,6 +140,13 @@ class LocalServer:
             "clear_faults": lambda *_: self.engine.clear_faults(),
             "members": lambda _, body: _rows(self.engine, "members", _object(body)),
             "benefits": lambda _, body: _rows(self.engine, "benefits", _object(body)),
+            "line": lambda *_: self.engine.line_messages(),
+            "line_code": lambda _, body: {"code": self.engine.line_code(_phone(_object(body)))},
+            "line_send": lambda _, body: self.engine.line_send(_object(body)),
+            "line_links": lambda *_: self._line_links(),
+            "line_unlink": lambda _, body: {
+                "unlinked": self.engine.line_unlink(_phone(_object(body)))
+            },
         }
 
     def serve_in_background(self) -> None:
@@ -173,7 +189,21 @@ class LocalServer:
         return {"people": people}
 
     def people(self) -> list[dict[str, str]]:
-        return [{"name": p.name, "phone": p.phone, "lang": p.lang} for p in self.directory.people]
+        """Each person, with the LINE user id their simulated phone uses (`line_user_id`)."""
+        return [
+            {
+                "name": p.name,
+                "phone": p.phone,
+                "lang": p.lang,
+                "line_user_id": simulated_user_id(p.phone),
+            }
+            for p in self.directory.people
+        ]
+
+    def _line_links(self) -> list[dict[str, Any]]:
+        """`GET /_local/line/links`: every linked phone with its name from the directory."""
+        names = {p.phone: p.name for p in self.directory.people}
+        return [{**link, "name": names.get(link["phone"])} for link in self.engine.line_links()]
 
     def circles(self) -> list[dict[str, Any]]:
         """Each circle's hotline number (None for a plain-array directory: the default line)
@@ -351,6 +381,15 @@ def _call(engine: LocalHotline, data: dict[str, Any]) -> dict[str, Any]:
     return engine.call(
         caller.strip() if caller is not None else None, line=line, to=to, digits=digits
     )
+
+
+def _phone(data: dict[str, Any]) -> Any:
+    unknown = sorted(set(data) - {"phone"})
+    if unknown:
+        raise BadRequest(f"unknown field(s): {', '.join(unknown)}")
+    if "phone" not in data:
+        raise BadRequest('"phone" is required (E.164, like "+819011112222")')
+    return data["phone"]  # the engine checks it
 
 
 def _fault(engine: LocalHotline, data: dict[str, Any]) -> dict[str, Any]:

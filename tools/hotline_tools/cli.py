@@ -1,6 +1,7 @@
 """`hotline`: run the hotline on this machine and talk to it.
 
 hotline local [--port 3000] [--directory FILE] [--answer-window SECONDS]
+              [--line-channel-secret S]
 hotline call FROM [--digits D] [--line hotline|benefits] [--to NUMBER] [--url URL]
 hotline sms [--to N] [--url URL]
 
@@ -62,9 +63,23 @@ def local(
     benefits: Annotated[
         Path | None, typer.Option(help="PINs and campaign URLs of the benefits line")
     ] = None,
+    line_channel_secret: Annotated[
+        str,
+        typer.Option(
+            help="the LINE channel secret webhooks are signed with (LINE is on locally; "
+            "the Messaging API is a fake that checks every request against LINE's OpenAPI)"
+        ),
+    ] = "local-channel-secret",  # noqa: S107 - the documented local default, no secret
 ) -> None:
     """Run the whole hotline here: no AWS account, no Docker. Ctrl-C stops it."""
     from hotline_tools.directory_cli import load
+    from hotline_tools.local.line_local import LineInputError, check_channel_secret
+
+    try:
+        check_channel_secret(line_channel_secret)
+    except LineInputError as exc:
+        err.print(f"[red]--line-channel-secret: {escape(str(exc))}[/red]", soft_wrap=True)
+        raise typer.Exit(2) from exc
 
     # A bad file is the input being wrong (exit 1), checked exactly as `directory check` does.
     raw = load(directory)[0] if directory is not None else None
@@ -87,6 +102,7 @@ def local(
             answer_window=answer_window,
             members=seeds.get("members"),
             benefits=seeds.get("benefits"),
+            line_channel_secret=line_channel_secret,
         )
     except OSError as exc:
         if exc.filename:  # a file the runtime reads (the template, the default directory)
@@ -236,6 +252,10 @@ app.add_typer(dead_letters_app, name="dead-letters")
 from hotline_tools.doctor import doctor  # noqa: E402
 
 app.command()(doctor)
+
+from hotline_tools.line_cli import line_app  # noqa: E402
+
+app.add_typer(line_app, name="line")
 
 
 def main() -> None:  # pragma: no cover - `python -m hotline_tools.cli`

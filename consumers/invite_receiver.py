@@ -17,7 +17,7 @@ deps = handler_deps(needs=("IDEMPOTENCY_TABLE_NAME",))
 
 @consumer(CallRequested, does="text the receiver the link", deps=deps)
 def handler(event: CallRequested) -> None:
-    sms = deps().once_only_sms.recording()
+    sms = deps().once_only_messages.recording()
     skipped = invite_receiver(event, sms, deps().lookup, now())
     if skipped is not None:
         # Delivered after the request was answered or its window closed (a retry, a late

@@ -24,7 +24,7 @@ deps = handler_deps(needs=("IDEMPOTENCY_TABLE_NAME",))
     deps=deps,
 )
 def handler(event: Accepted | Declined | TimedOut | MutualCallMatched) -> None:
-    sms = deps().once_only_sms.recording()
+    sms = deps().once_only_messages.recording()
     tell_caller(event, sms, deps().lookup)
     if not sms.sent:
         return  # a duplicate delivery (or an outcome already told): nothing sent, nothing counted

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from hotline_core.directory import Lang
@@ -81,13 +81,16 @@ class OnceOnlySender(Protocol):
         to: str,
         body: str,
         *,
+        line: Sequence[Mapping[str, Any]] | None = None,
         still_right: Callable[[], bool] | None = None,
         mark_ended: bool = False,
     ) -> None:
         """Send unless a message with this key was already sent (or claimed). `still_right`
         is asked once the key is claimed, just before sending: False sends nothing, and the
         claim stays (the decision is final for this key). `mark_ended`: say on the claim
-        when the send is over, for a `preempt` that waits on it."""
+        when the send is over, for a `preempt` that waits on it. By the person's channel:
+        `body` by SMS, or for a person linked to LINE the LINE messages `line` (default:
+        `body` as one text), and `body` by SMS if LINE fails."""
 
     def preempt(self, key: str) -> Preemption:
         """Claim `key` without sending, so no message with it is ever sent; or say whether

@@ -35,6 +35,14 @@ class Settings(BaseModel):
     benefits_table_name: str = Field(alias="BENEFITS_TABLE_NAME", default="")
     attempts_table_name: str = Field(alias="ATTEMPTS_TABLE_NAME", default="")
     pin_key_secret: str = Field(alias="PIN_KEY_SECRET", default="")
+    # LINE: the channel's secret (JSON channelSecret, channelAccessToken) and the links table.
+    # Without the secret's name, LINE is off: everyone gets SMS, the webhook answers 404.
+    line_secret_name: str = Field(alias="LINE_SECRET_NAME", default="")
+    line_table_name: str = Field(alias="LINE_TABLE_NAME", default="")
+
+    @property
+    def line_on(self) -> bool:
+        return bool(self.line_secret_name and self.line_table_name)
 
     @classmethod
     def from_env(

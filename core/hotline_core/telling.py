@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from hotline_core import messages
+from hotline_core import line_messages, messages
 from hotline_core.events import (
     Accepted,
     CallRequested,
@@ -50,9 +50,10 @@ def invitation_blocked(
 def invite_receiver(
     event: CallRequested, sms: OnceOnlySender, store: RequestStore, now: datetime
 ) -> InviteSkip | None:
-    """Text the receiver the link, once, while the request still waits for them; why not,
-    otherwise. Decided once the invitation is claimed (one read), so a delivery racing an
-    answer or the time-out cannot slip through, and the decision is final for the request."""
+    """Invite the receiver (the link by SMS, two buttons by LINE), once, while the request
+    still waits for them; why not, otherwise. Decided once the invitation is claimed (one
+    read), so a delivery racing an answer or the time-out cannot slip through, and the
+    decision is final for the request."""
     blocked: InviteSkip | None = None
 
     def still_right() -> bool:
@@ -61,8 +62,17 @@ def invite_receiver(
         blocked = invitation_blocked(request, event.receiver, now)
         return blocked is None
 
-    body = messages.text("invite", event.receiver.lang, caller=event.caller.name, link=event.link)
-    sms.send_once(f"invite#{event.request_id}", event.receiver.phone, body, still_right=still_right)
+    lang, caller = event.receiver.lang, event.caller.name
+    body = messages.text("invite", lang, caller=caller, link=event.link)
+    # By LINE (where the receiver linked it): the name and two buttons, no link.
+    buttons = line_messages.invitation(caller, lang, token_of(event.link))
+    sms.send_once(
+        f"invite#{event.request_id}",
+        event.receiver.phone,
+        body,
+        line=buttons,
+        still_right=still_right,
+    )
     return blocked
 
 

@@ -308,7 +308,7 @@ def test_send_once_says_whether_it_sent_and_a_record_keeps_only_what_was_sent(cl
             sent.append(body)
 
     sms = OnceOnlySms(Sms(), once_only(claims))
-    assert sms.send_once("invite#r-1", "+8190", "one") is True
+    assert sms.send_once("invite#r-1", "+8190", "one") == "sms"
     record = sms.recording()
     record.send_once("invite#r-1", "+8190", "one")  # a duplicate
     record.send_once("late#r-1", "+8190", "two")

@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from botocore.exceptions import ClientError
 
@@ -38,6 +38,7 @@ from hotline_core.ports import Preemption
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+    from hotline_core.adapters.channels import LineFirst
     from hotline_core.ports import SmsSender
 
 # Longer than anything can arrive again: EventBridge's retries (an hour here), a replay, and
@@ -48,6 +49,7 @@ RECORD_LIFETIME_SECONDS = 15 * 24 * 3600
 CLAIM_SETTLED_AFTER = timedelta(seconds=30)
 PREEMPTED = "preempted"  # the owner of a claim that stands for an effect that must not run
 T = TypeVar("T")
+Channel = Literal["sms", "line"]
 
 
 def _at_once(call: Callable[[], T]) -> T:
@@ -187,9 +189,22 @@ class OnceOnly:
 
 
 class OnceOnlySms:
-    def __init__(self, sms: SmsSender, once: OnceOnly) -> None:
+    """Messages sent at most once per key, each by the person's channel: SMS, or LINE first
+    where `line` is given and the phone is linked (`channels.LineFirst`), with SMS under the
+    same claim when the push fails."""
+
+    def __init__(
+        self,
+        sms: SmsSender,
+        once: OnceOnly,
+        *,
+        line: LineFirst | None = None,
+        count: Callable[[str], None] = lambda name: None,
+    ) -> None:
         self._sms = sms
         self._once = once
+        self._line = line
+        self._count = count
 
     def send_once(
         self,
@@ -197,21 +212,31 @@ class OnceOnlySms:
         to: str,
         body: str,
         *,
+        line: Sequence[Mapping[str, Any]] | None = None,
         still_right: Callable[[], bool] | None = None,
         mark_ended: bool = False,
-    ) -> bool:
+    ) -> Channel | None:
         """Send unless a message with this key was already claimed, and unless `still_right`,
-        asked once the key is claimed, says no; whether it was sent now. `mark_ended`: a
-        text that another may wait for (`preempt`) says on its claim when it is done."""
+        asked once the key is claimed, says no; the channel it went by now (None: not sent).
+        `line`: the LINE messages for a linked person (default: `body` as one text).
+        `mark_ended`: a text that another may wait for (`preempt`) says on its claim when it
+        is done."""
 
-        def send() -> bool:
+        def send() -> Channel | None:
             if still_right is not None and not still_right():
-                return False  # decided: the claim stays, so no later delivery sends it either
+                return None  # decided: the claim stays, so no later delivery sends it either
+            if self._line is not None:
+                user = self._line.user_for(to)
+                if user is not None:
+                    messages = list(line) if line is not None else [_text(body)]
+                    if self._line.push(user, messages, once_key=key):
+                        return "line"
+                    self._count("SmsFallback")  # once: this claim's one text
             self._sms.send(to, body)
-            return True
+            return "sms"
 
         once = self._once.do(key, send, mark_ended=mark_ended)
-        return once.ran and bool(once.value)
+        return once.value if once.ran else None
 
     def preempt(self, key: str) -> Preemption:
         return self._once.preempt(key, settled_after=CLAIM_SETTLED_AFTER)
@@ -221,13 +246,18 @@ class OnceOnlySms:
         return SentRecord(self)
 
 
+def _text(body: str) -> dict[str, Any]:
+    return {"type": "text", "text": body}
+
+
 class SentRecord:
     """`OnceOnlySender` for the domain functions, recording what ran: a consumer counts its
-    metrics from `sent`, so a skipped duplicate counts nothing."""
+    metrics from `sent`, so a skipped duplicate counts nothing; `via` says by which channel."""
 
     def __init__(self, sender: OnceOnlySms) -> None:
         self._sender = sender
         self.sent: list[str] = []
+        self.via: dict[str, Channel] = {}
 
     def send_once(
         self,
@@ -235,11 +265,16 @@ class SentRecord:
         to: str,
         body: str,
         *,
+        line: Sequence[Mapping[str, Any]] | None = None,
         still_right: Callable[[], bool] | None = None,
         mark_ended: bool = False,
     ) -> None:
-        if self._sender.send_once(key, to, body, still_right=still_right, mark_ended=mark_ended):
+        channel = self._sender.send_once(
+            key, to, body, line=line, still_right=still_right, mark_ended=mark_ended
+        )
+        if channel is not None:
             self.sent.append(key)
+            self.via[key] = channel
 
     def preempt(self, key: str) -> Preemption:
         return self._sender.preempt(key)

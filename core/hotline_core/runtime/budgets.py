@@ -9,6 +9,7 @@ from contextlib import AbstractContextManager
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from hotline_core.adapters.line_api import ATTEMPT_SECONDS as LINE_ATTEMPT_SECONDS
 from hotline_core.adapters.retry import RetryPolicy, deadline
 from hotline_core.runtime.clients import CLAIMS_CLIENT, SCHEDULER_CLIENT, SMS_CLIENT
 
@@ -34,6 +35,23 @@ SCHEDULER_RETRIES = RetryPolicy(
     budget_seconds=3.0,
     base_delay=0.1,
     max_delay=0.5,
+)
+# A LINE push: one slow attempt, or a few quickly refused ones (429, 5xx), each with the
+# same retry key; what still fails goes by SMS (SMS_RETRIES) under the same claim.
+LINE_PUSH_RETRIES = RetryPolicy(
+    attempts=3,
+    attempt_seconds=LINE_ATTEMPT_SECONDS,
+    budget_seconds=3.0,
+    base_delay=0.1,
+    max_delay=0.5,
+)
+# The webhook's free reply: a reply token is good once and briefly; LINE waits on the webhook.
+LINE_REPLY_RETRIES = RetryPolicy(
+    attempts=2,
+    attempt_seconds=LINE_ATTEMPT_SECONDS,
+    budget_seconds=3.0,
+    base_delay=0.1,
+    max_delay=0.3,
 )
 # A producer that cannot publish must have time left to undo its write and answer.
 PUBLISH_RESERVE = 1.5

@@ -27,6 +27,11 @@ STORE_CLIENT = Limits(connect=0.5, read=1.0, attempts=2)
 DIRECTORY_CLIENT = Limits(connect=1.0, read=2.0, attempts=2)
 # The benefits line's PIN key, read once per container on its first PIN (the caller waits).
 SECRETS_CLIENT = Limits(connect=0.5, read=1.0, attempts=2)
+# LINE: the links table, read by a consumer inside its claimed effect (one short attempt, as
+# LOOKUP_CLIENT) and by the webhook; the channel's secret, read once per container on the
+# first message to a linked person (a failure sends that message by SMS).
+LINE_LINKS_CLIENT = Limits(connect=0.5, read=0.5)
+LINE_SECRET_CLIENT = Limits(connect=0.5, read=1.0)
 # Every client the Lambda code makes, by (service, purpose): `client()` refuses any other.
 CLIENT_LIMITS: dict[tuple[str, str], Limits] = {
     ("events", ""): EVENTS_CLIENT,
@@ -35,6 +40,8 @@ CLIENT_LIMITS: dict[tuple[str, str], Limits] = {
     ("dynamodb", "lookup"): LOOKUP_CLIENT,
     ("s3", ""): DIRECTORY_CLIENT,
     ("secretsmanager", ""): SECRETS_CLIENT,
+    ("dynamodb", "line"): LINE_LINKS_CLIENT,
+    ("secretsmanager", "line"): LINE_SECRET_CLIENT,
     ("sns", ""): SMS_CLIENT,
     ("pinpoint-sms-voice-v2", ""): SMS_CLIENT,
     ("scheduler", ""): SCHEDULER_CLIENT,

@@ -17,6 +17,8 @@ from hotline_core.adapters.store import DynamoRequestStore
 from hotline_core.runtime.budgets import (
     CLAIM_RETRIES,
     FINISH_SECONDS,
+    LINE_PUSH_RETRIES,
+    LINE_REPLY_RETRIES,
     PUBLISH_RESERVE,
     RELEASE_RESERVE,
     SCHEDULER_RETRIES,
@@ -33,6 +35,8 @@ if TYPE_CHECKING:
         DynamoMembers,
     )
     from hotline_core.adapters.directory_source import S3Directory
+    from hotline_core.adapters.line_api import LineApi, LineCredentials
+    from hotline_core.adapters.line_links import LineLinks
     from hotline_core.adapters.timer import SchedulerAnswerTimer
     from hotline_core.ports import SmsSender
 
@@ -143,7 +147,55 @@ class Deps:
 
     @functools.cached_property
     def once_only_sms(self) -> OnceOnlySms:
+        """Texts by SMS only (the benefits line's campaign page)."""
         return OnceOnlySms(self.sms, self.once_only)
+
+    @functools.cached_property
+    def once_only_messages(self) -> OnceOnlySms:
+        """The hotline's messages: LINE first for a linked person where LINE is on
+        (LINE_SECRET_NAME), SMS for everyone else and whenever LINE fails."""
+        if not self.settings.line_on:
+            return self.once_only_sms
+        from hotline_core.adapters.channels import LineFirst
+
+        line = LineFirst(
+            lambda: self.line_links, lambda: self.line_push_api, count=count, failed=_push_failed
+        )
+        return OnceOnlySms(self.sms, self.once_only, line=line, count=count)
+
+    # LINE, only where LINE_SECRET_NAME is set: its modules are imported on first use.
+    @functools.cached_property
+    def line_links(self) -> LineLinks:
+        from hotline_core.adapters.line_links import LineLinks
+
+        return LineLinks(client("dynamodb", "line"), self.settings.line_table_name, clock=clock.now)
+
+    @functools.cached_property
+    def line_credentials(self) -> LineCredentials:
+        """The channel's secret and access token: one Secrets Manager read per container."""
+        from hotline_core.adapters.line_api import line_credentials_from_secret
+
+        if not self.settings.line_secret_name:
+            raise RuntimeError("LINE is off: no LINE_SECRET_NAME")
+        return line_credentials_from_secret(
+            client("secretsmanager", "line"), self.settings.line_secret_name
+        )
+
+    @functools.cached_property
+    def line_push_api(self) -> LineApi:
+        """For pushes inside a claimed effect: each attempt leaves time to release the claim."""
+        from hotline_core.adapters import line_api
+
+        retry = Retrier(LINE_PUSH_RETRIES, retry_if=line_api.retryable, reserve=RELEASE_RESERVE)
+        return line_api.LineApi(lambda: self.line_credentials.channel_access_token, retry=retry)
+
+    @functools.cached_property
+    def line_reply_api(self) -> LineApi:
+        """For the webhook's replies: each attempt leaves time to answer LINE."""
+        from hotline_core.adapters import line_api
+
+        retry = Retrier(LINE_REPLY_RETRIES, retry_if=line_api.retryable, reserve=FINISH_SECONDS)
+        return line_api.LineApi(lambda: self.line_credentials.channel_access_token, retry=retry)
 
     # The PIN lockout's counters and the benefits line's tables, each only where a function
     # uses them: their module is imported on first use.
@@ -177,3 +229,10 @@ class Deps:
         if not self.settings.pin_key_secret:
             raise RuntimeError("the benefits line needs PIN_KEY_SECRET (the PIN key's secret)")
         return pin_key_from_secret(client("secretsmanager"), self.settings.pin_key_secret)
+
+
+def _push_failed(exc: BaseException) -> None:
+    """Why a LINE push failed (its status and LINE's message; never the user or the text)."""
+    from hotline_core.runtime.observability import logger
+
+    logger.warning("LINE push failed: sending SMS", error=type(exc).__name__, detail=str(exc)[:200])

@@ -56,6 +56,19 @@ CODE_METRICS: dict[str, tuple[str, int, int | str]] = {
         300,
         1,
     ),
+    "LinePushFailed": (
+        "A LINE push failed after its retries (an expired or wrong channel access token, LINE "
+        "down, the month's message quota used up): the person got an SMS instead, which costs. "
+        "The consumer's log says LINE's status.",
+        300,
+        1,
+    ),
+    "LineEventFailures": (
+        "The LINE webhook could not handle an event (DynamoDB failed) and answered LINE 500: "
+        "a link code, an unfollow or a tapped answer may be lost unless LINE redelivers it.",
+        300,
+        1,
+    ),
     "AnswerPageFailures": (
         "The answer page failed and showed the receiver a 503 (the request could not be read "
         "or the answer recorded). The function returned that page, so the function-errors "

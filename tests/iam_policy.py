@@ -91,6 +91,9 @@ class IamCallRecorder(ApiCallCounter):
 
 
 # --- what a call needs -----------------------------------------------------------------------
+SECRET_SUFFIX = "Ab12Cd"  # a Secrets Manager ARN's six random characters, for a name
+
+
 def _arn(service: str, resource: str, *, region: str = REGION, account: str = ACCOUNT) -> str:
     return f"arn:{PARTITION}:{service}:{region}:{account}:{resource}"
 
@@ -201,7 +204,14 @@ def needs(call: ApiCall, roles: dict[str, str] | None = None) -> list[Need]:
         return [need("sqs:SendMessage", arn, arn.rsplit(":", 1)[1])]
     if key == ("Secrets Manager", "GetSecretValue"):
         secret = str(p["SecretId"])  # the ARN the template's !Ref gives, or a name
-        arn = secret if secret.startswith("arn:") else _arn("secretsmanager", f"secret:{secret}")
+        # Asked by name, IAM still authorises the secret's ARN: its name, a hyphen and the
+        # six random characters Secrets Manager appends (a template grants `<name>-??????`).
+        # Which six is the service's choice: any stands for them here.
+        arn = (
+            secret
+            if secret.startswith("arn:")
+            else _arn("secretsmanager", f"secret:{secret}-{SECRET_SUFFIX}")
+        )
         return [need("secretsmanager:GetSecretValue", arn, arn.rsplit(":", 1)[1])]
     if key == ("Pinpoint SMS Voice V2", "SendTextMessage"):
         # Authorised on the origination identity and on the configuration set, if any.

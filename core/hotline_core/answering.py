@@ -5,11 +5,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from hotline_core.outcomes import announce
 from hotline_core.pages import Page, answer_page, error_page
 from hotline_core.ports import EventPublisher, LinkExpired, RequestStore
-from hotline_core.requests import MOVES, CallRequest, Outcome, Step, hash_token, looks_like_token
+from hotline_core.requests import (
+    MOVES,
+    CallRequest,
+    Outcome,
+    Step,
+    Transition,
+    hash_token,
+    looks_like_token,
+)
 
 
 def show_answer_page(*, token: str | None, store: RequestStore, now: datetime) -> Page:
@@ -44,23 +53,41 @@ def answer(
         return Answered(error_page(400, "bad_answer", found.receiver.lang))
     if not token or not looks_like_token(token):
         return Answered(error_page(404, "not_found"))
-    # One conditional write, no read first: it fails for a missing or expired link.
-    step = Step.ACCEPT if answer == "yes" else Step.DECLINE
-    transition = store.step(step, now, link_hash=hash_token(token), via_link=True)
+    said: Literal["yes", "no"] = "yes" if answer == "yes" else "no"
+    transition = settle(hash_token(token), said, store=store, bus=bus, now=now)
     if transition.outcome is Outcome.NOT_FOUND or transition.request is None:
         return Answered(error_page(404, "not_found"))
     if transition.outcome is Outcome.LINK_EXPIRED:
         return Answered(error_page(410, "expired", transition.request.receiver.lang))
-    current = transition.request
-    if transition.applied or _settled_by(current, step):
-        # A repeat of the same answer announces it again: if the first publish failed, this
-        # completes the request; if it did not, consumers are idempotent and nothing is sent.
-        announce(current, bus)
     # A lost race or a different later answer: show how things stand, change nothing.
+    current = transition.request
     return Answered(answer_page(current), current if transition.applied else None)
 
 
-def _settled_by(request: CallRequest, step: Step) -> bool:
+def settle(
+    link_hash: str,
+    answer: Literal["yes", "no"],
+    *,
+    store: RequestStore,
+    bus: EventPublisher,
+    now: datetime,
+) -> Transition:
+    """A yes or a no, whatever it came through (the link's page, a LINE button): one
+    conditional write, no read first (it fails for a missing or expired link), then the
+    outcome announced. Raises PublishFailed when the answer is stored but not announced."""
+    step = Step.ACCEPT if answer == "yes" else Step.DECLINE
+    transition = store.step(step, now, link_hash=link_hash, via_link=True)
+    current = transition.request
+    if current is None or transition.outcome in (Outcome.NOT_FOUND, Outcome.LINK_EXPIRED):
+        return transition
+    if transition.applied or settled_by(current, step):
+        # A repeat of the same answer announces it again: if the first publish failed, this
+        # completes the request; if it did not, consumers are idempotent and nothing is sent.
+        announce(current, bus)
+    return transition
+
+
+def settled_by(request: CallRequest, step: Step) -> bool:
     """Whether `request` is where `step` would have taken it (a repeat of the answer)."""
     return any(request.state is target for _, target in MOVES[step])
 

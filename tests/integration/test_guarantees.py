@@ -315,15 +315,22 @@ def consumer_effects():
     """What each consumer does at worst, in order: (claimed?, the effect's retry policy,
     the seconds its other calls may take: reads of the request, marking a claim ended)."""
     read = clients.LOOKUP_CLIENT.worst_case
+    # LINE first: is the person linked (one read), the channel's token (one read per
+    # container), the push with its retries; what still fails goes by SMS (the policy).
+    line = (
+        clients.LINE_LINKS_CLIENT.worst_case
+        + clients.LINE_SECRET_CLIENT.worst_case
+        + budgets.LINE_PUSH_RETRIES.worst_case
+    )
     return {
         # One read of the request, once the invitation is claimed.
-        "InviteReceiverFunction": (True, budgets.SMS_RETRIES, read),
+        "InviteReceiverFunction": (True, budgets.SMS_RETRIES, read + line),
         # One text per outcome; MutualCallMatched sends two, bounded by the deadline guard.
         # A time-out reads the request (pointer, item) and marks its claim ended.
         "TellCallerFunction": (
             True,
             budgets.SMS_RETRIES,
-            2 * read + budgets.CLAIM_RETRIES.worst_case,
+            2 * read + budgets.CLAIM_RETRIES.worst_case + line,
         ),
         "TextMemberFunction": (True, budgets.SMS_RETRIES, 0.0),
         "StartTimerFunction": (True, budgets.SCHEDULER_RETRIES, 0.0),
@@ -354,6 +361,9 @@ def test_every_consumer_ends_its_effect_and_releases_its_claim_well_before_its_t
     assert budgets.SMS_RETRIES.attempt_seconds >= clients.SMS_CLIENT.attempt_seconds
     assert budgets.SCHEDULER_RETRIES.attempt_seconds >= clients.SCHEDULER_CLIENT.attempt_seconds
     assert budgets.CLAIM_RETRIES.attempt_seconds >= clients.CLAIMS_CLIENT.attempt_seconds
+    from hotline_core.adapters import line_api
+
+    assert budgets.LINE_PUSH_RETRIES.attempt_seconds >= line_api.ATTEMPT_SECONDS
 
 
 def test_side_effect_clients_have_short_timeouts_and_leave_retries_to_the_budget(local):
@@ -367,6 +377,8 @@ def test_side_effect_clients_have_short_timeouts_and_leave_retries_to_the_budget
         ("scheduler", ""),
         ("dynamodb", "claims"),
         ("dynamodb", "lookup"),
+        ("dynamodb", "line"),
+        ("secretsmanager", "line"),
     }
     assert set(clients.CLIENT_LIMITS) >= side_effects
     assert all(clients.CLIENT_LIMITS[key].attempts == 1 for key in side_effects)

@@ -282,6 +282,10 @@ def _play(engine, recorder, hook) -> tuple[dict[str, list[str]], int]:
     call("benefits: wrong PIN", MEMBER, None, f"1111#{BENEFIT_PIN}#", line="benefits")
     call("benefits: lockout", MEMBER, None, "2222#3333#4444#", line="benefits")
     call("benefits: lockout", MEMBER, None, f"5555#{BENEFIT_PIN}#", line="benefits")
+    # LINE: Haruto and Takumi link their LINE (a wrong code first, a follow), Haruto calls
+    # Takumi, whose invitation is a push with buttons; his tap answers, Haruto is told by
+    # LINE; then both unfollow (unlinked: the texts below go by SMS again).
+    _play_line(engine, recorder, call)
     # Failures, on a pair of their own: each async function's retries end in OnFailure.
     with hook.failing_for(("CallRequestFunction", "PutEvents")):
         call("CallRequested not published: the request is undone", SOTA, LINE_C)
@@ -323,6 +327,32 @@ def _play(engine, recorder, hook) -> tuple[dict[str, list[str]], int]:
     with recorder.during("replay"):
         replayed = engine.replay(now - timedelta(days=1), now)["replayed"]
     return dict(prompts), replayed
+
+
+def _play_line(engine, recorder, call) -> None:
+    from hotline_tools.local.line_fake import simulated_user_id
+
+    phase = "LINE: linked, invited by button, told by LINE"
+    users = {phone: simulated_user_id(phone) for phone in (HARUTO, TAKUMI)}
+
+    def send(user, kind, **fields):
+        with recorder.during(phase):
+            answer = engine.line_send({"from": user, "type": kind, **fields})
+        assert answer["status"] == 200, answer
+        return answer
+
+    for phone, user in users.items():
+        send(user, "follow")
+        send(user, "message", text="000000")  # a wrong code: counted
+        send(user, "message", text=engine.line_code(phone))
+    call(phase, HARUTO, LINE_A, "1")  # Haruto's menu: 1 is Takumi
+    [invitation] = [m for m in engine.line_messages() if m["to"] == users[TAKUMI]][-1:]
+    [yes, _no] = invitation["messages"][0]["template"]["actions"]
+    send(users[TAKUMI], "postback", data=yes["data"])
+    told = [m for m in engine.line_messages() if m["to"] == users[HARUTO] and m["kind"] == "push"]
+    assert told, "Haruto was not told by LINE"
+    for user in users.values():
+        send(user, "unfollow")
 
 
 # --- the conversations really took every path ------------------------------------------------

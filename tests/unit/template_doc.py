@@ -165,7 +165,16 @@ def sms_senders():
     return {
         name
         for name in of_type("AWS::Serverless::Function")
-        if re.search(r"deps\(\)\.(once_only_)?sms\b", handler_source(name))
+        if re.search(r"deps\(\)\.(once_only_)?(sms|messages)\b", handler_source(name))
+    }
+
+
+def line_senders():
+    """Functions whose handler sends LINE first (`once_only_messages`, read from the code)."""
+    return {
+        name
+        for name in of_type("AWS::Serverless::Function")
+        if re.search(r"deps\(\)\.once_only_messages\b", handler_source(name))
     }
 
 

@@ -185,3 +185,19 @@ def test_link_list_unlink_on_a_local_runtime(server):
 def test_a_local_runtime_that_is_not_there_is_exit_1():
     result = runner.invoke(app, ["line", "list", "--local", "http://127.0.0.1:9"])
     assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1
+
+
+def test_local_refuses_a_channel_secret_with_spaces_before_starting():
+    result = runner.invoke(app, ["local", "--port", "0", "--line-channel-secret", "two words"])
+    assert result.exit_code == 2
+    assert len(result.output.strip().splitlines()) == 1 and "channel secret" in result.output
+
+
+def test_the_documented_default_channel_secret():
+    import inspect
+
+    from hotline_tools.cli import local
+    from hotline_tools.local.line_local import DEFAULT_CHANNEL_SECRET
+
+    default = inspect.signature(local).parameters["line_channel_secret"].default
+    assert default == DEFAULT_CHANNEL_SECRET == "local-channel-secret"

@@ -17,6 +17,11 @@ then 120 s later. After every step, for every request and every person:
 - once nothing is left to run, every text its state calls for was sent, every request past
   the moment its time-out is due has ended, and every open request has its timer.
 
+Some people have linked LINE (issue 18): their messages are LINE pushes (the invitation as two
+buttons), a push LINE refuses falls back to SMS, and a tap on a button answers like the page.
+A message counts the same whichever channel carried it, so each invariant above holds per
+person across both: at most one of each, in order, whatever the channel.
+
 CI runs HOTLINE_STATEFUL_EXAMPLES examples (default 25) of up to 20 steps each; run with -s
 for the counts: steps, how many first deliveries ran before an earlier event's, and how often
 each scenario came up.
@@ -45,6 +50,7 @@ from hypothesis.stateful import (
 
 from hotline_core import messages
 from hotline_core.adapters.timer import schedule_name
+from hotline_core.line_messages import postback_data
 from hotline_core.requests import (
     LINK_LIFETIME,
     OVERDUE_AFTER,
@@ -55,6 +61,7 @@ from hotline_core.requests import (
     timer_fire_at,
 )
 from hotline_tools.local.engine import Invocation, LocalHotline
+from hotline_tools.local.line_fake import simulated_user_id
 from tests.conftest import FORM, MIZUKI, NAMES, ROOT, TAKUMI, StoppedClock, request_item
 from tests.integration.state_model import (
     CALLER_TEXTS,
@@ -97,6 +104,11 @@ SCENARIOS = {
     "event delivered again",
     "replay of archived events",
     "link expired",
+    "line: people linked",
+    "line: invited by button",
+    "line: told by line",
+    "line: push refused, sms instead",
+    "line: tap on a button",
 }
 SEEN: Counter[str] = Counter()
 # Each rule's own generator for holds, orders and Scheduler's moments: drawn as one seed, so
@@ -129,6 +141,7 @@ class Hotline(RuleBasedStateMachine):
         self.states: dict[str, State | None] = {}  # as of the end of the previous step
         self.violations: list[str] = []
         self.sms_seen = 0
+        self.line_users: dict[str, str] = {}  # LINE user id -> phone
         SEEN["examples"] += 1
 
     def teardown(self) -> None:
@@ -162,7 +175,7 @@ class Hotline(RuleBasedStateMachine):
         """Every handler run: which texts it sent, about which request, checked as sent."""
         # moto's own record, not the engine's (the flow runs a Lambda on another thread
         # while the engine's lock is held).
-        before = len(_sent_sms())
+        before, line_before = len(_sent_sms()), len(self.local.line_messages())
         try:
             return self._real_invoke(logical_id, event)
         except Exception as exc:
@@ -171,8 +184,13 @@ class Hotline(RuleBasedStateMachine):
             raise
         finally:
             sent = [{"to": to, "body": body} for to, body in _sent_sms()[before:]]
-            if sent:
-                self._attribute(logical_id, event, sent)
+            pushed = [
+                {"to": self.line_users.get(m["to"], m["to"]), "line": m["messages"]}
+                for m in self.local.line_messages()[line_before:]
+                if m["kind"] == "push"
+            ]
+            if sent or pushed:
+                self._attribute(logical_id, event, sent + pushed)
 
     def _attribute(self, logical_id: str, event, sent: list[dict]) -> None:
         data = event.get("detail", {}).get("data", {}) if isinstance(event, dict) else {}
@@ -185,7 +203,7 @@ class Hotline(RuleBasedStateMachine):
         kinds = {body: (kind, to) for kind, (to, body) in request.bodies().items()}
         now = self.local.clock.now()
         for message in sent:
-            kind, to = kinds.get(message["body"], (None, None))
+            kind, to = self._kind_of(request, message, kinds)
             if kind is None or to != message["to"]:
                 self.violations.append(f"unexpected text {message} for {request.request_id}")
                 continue
@@ -198,6 +216,25 @@ class Hotline(RuleBasedStateMachine):
             (request.receiver_texts if to == request.receiver else request.caller_texts).append(
                 kind
             )
+
+    def _kind_of(
+        self, request: Request, message: dict, kinds: dict
+    ) -> tuple[str | None, str | None]:
+        """Which of the request's messages this is, by SMS or by LINE (the invitation as
+        buttons carrying this request's token; any other as the SMS's text)."""
+        if "body" in message:
+            if message["to"] in self.line_users.values():
+                SEEN["line: push refused, sms instead"] += 1
+            return kinds.get(message["body"], (None, None))
+        [line] = message["line"]
+        if line["type"] == "template":
+            datas = [a["data"] for a in line["template"]["actions"]]
+            if datas == [postback_data("yes", request.token), postback_data("no", request.token)]:
+                SEEN["line: invited by button"] += 1
+                return "invite", request.receiver
+            return None, None
+        SEEN["line: told by line"] += 1
+        return kinds.get(line["text"], (None, None))
 
     # --- reading the real system -------------------------------------------------------
     def _current_states(self) -> dict[str, State]:
@@ -243,6 +280,51 @@ class Hotline(RuleBasedStateMachine):
     def first_call(self):
         """Every example starts with a conversation to play with."""
         return self._call(TAKUMI)
+
+    @initialize(linked=st.sampled_from([(), (MIZUKI,), (TAKUMI,), (TAKUMI, MIZUKI)]))
+    def link_line(self, linked):
+        """Some people link LINE, as they do: a code from the operator, sent to the account."""
+        for phone in linked:
+            user = simulated_user_id(phone)
+            answer = self.local.line_send(
+                {"from": user, "type": "message", "text": self.local.line_code(phone)}
+            )
+            assert answer["status"] == 200, answer
+            self.line_users[user] = phone
+        if linked:
+            SEEN["line: people linked"] += 1
+
+    @rule(times=st.integers(1, 4), status=st.sampled_from([500, 429, 400]), chaos=CHAOS)
+    def line_refuses(self, times, status, chaos):
+        """The Messaging API fails the next calls: a push retried, then sent by SMS."""
+        self.chaos = chaos
+        self.local.arm_fault(service="line", times=times, error=status)
+
+    @rule(request=requests, answer=st.sampled_from(["yes", "no"]), after=AFTER, chaos=CHAOS)
+    def tap_button(self, request, answer, after, chaos):
+        """The receiver taps a button of the invitation LINE brought them, if it did."""
+        self.chaos = chaos
+        self._wait(after)
+        req = self.known[request]
+        data = postback_data(answer, req.token)  # type: ignore[arg-type]
+        user = next((u for u, phone in self.line_users.items() if phone == req.receiver), None)
+        invited = user is not None and any(
+            a["data"] == data
+            for m in self.local.line_messages()
+            if m["to"] == user and m["kind"] == "push"
+            for message in m["messages"]
+            if message["type"] == "template"
+            for a in message["template"]["actions"]
+        )
+        if not invited:
+            return
+        SEEN["line: tap on a button"] += 1
+        before = self._state(request)
+        step = Step.ACCEPT if answer == "yes" else Step.DECLINE
+        expected = before if self._link_expired(request) else _after(before, step)
+        reply = self.local.line_send({"from": user, "type": "postback", "data": data})
+        assert reply["status"] == 200, reply
+        assert self._state(request) == expected, (before, answer, expected)
 
     @rule(target=requests, caller=st.sampled_from(PHONES), after=AFTER, chaos=CHAOS)
     def call(self, caller, after, chaos):
@@ -475,11 +557,13 @@ class Hotline(RuleBasedStateMachine):
         if end < begin:
             return
         sms_before, states_before = len(self.local.sms()), self._current_states()
+        line_before = len(self.local.line_messages())
         result = self.local.replay(begin, end)
         if result["replayed"]:
             SEEN["replay of archived events"] += 1
         # Nothing else was due (every step runs what falls due), so this is the replay's own.
         assert len(self.local.sms()) == sms_before
+        assert len(self.local.line_messages()) == line_before
         assert self._current_states() == states_before
 
     # --- invariants --------------------------------------------------------------------

@@ -208,16 +208,13 @@ def test_a_function_without_an_on_failure_destination_loses_the_event_after_retr
 ):
     from hotline_core.adapters.sms import SnsSms
 
+    # The consumers' EventInvokeConfig is written once, on InviteReceiverFunction, as an
+    # anchor the others name: InviteReceiverFunction's own config replaces it here.
     edit_template(
         project,
-        """      EventInvokeConfig:
-        MaximumRetryAttempts: 2
-        DestinationConfig:
-          OnFailure:
-            Type: SQS
-            Destination: !GetAtt ConsumerDeadLetterQueue.Arn
-""",
-        "      EventInvokeConfig:\n        MaximumRetryAttempts: 2\n",
+        "      EventInvokeConfig: &consumer_invocations\n",
+        "      EventInvokeConfig:\n        MaximumRetryAttempts: 2\n"
+        "      X-Consumers: &consumer_invocations\n",
         after="  InviteReceiverFunction:\n",
     )
 

@@ -137,9 +137,7 @@ def test_provisioned_concurrency_is_a_parameter_off_by_default_on_both_connect_f
     parameter = DOC["Parameters"]["ConnectProvisionedConcurrency"]
     assert (parameter["Type"], parameter["Default"], parameter["MinValue"]) == ("Number", 0, 0)
     condition = DOC["Conditions"]["KeepsConnectFunctionsWarm"]
-    assert condition == {
-        "Fn::Not": [{"Fn::Equals": [{"Ref": "ConnectProvisionedConcurrency"}, 0]}]
-    }
+    assert condition == {"Fn::Not": [{"Fn::Equals": [{"Ref": "ConnectProvisionedConcurrency"}, 0]}]}
     for _, function in LINES.values():
         props = RESOURCES[function]["Properties"]
         assert props["AutoPublishAlias"] == "live"

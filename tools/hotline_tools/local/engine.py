@@ -435,9 +435,14 @@ class LocalHotline:
         return self._invoke_recorded(self._flow_function(arn), event)
 
     def _queue_from_flow(self, arn: str, event: dict[str, Any]) -> None:
-        """An ASYNCHRONOUS invocation from a flow: into Lambda's queue, due now (it runs with
-        the next pump, under the function's EventInvokeConfig, like any other)."""
-        self._queue(self._flow_function(arn), event, source="connect", due_at=self.clock.now())
+        """An ASYNCHRONOUS invocation from a flow: into Lambda's queue, and run at once, as
+        Lambda picks it up while the flow goes on to its greeting (before the flow's next
+        synchronous invocation), under the function's EventInvokeConfig like any other: a
+        failure is retried only as MaximumRetryAttempts allows (0 for the warm-ups)."""
+        invocation = self._queue(
+            self._flow_function(arn), event, source="connect", due_at=self.clock.now()
+        )
+        self._run(invocation)
 
     def routes(self) -> list[tuple[str, HttpRoute]]:
         return [

@@ -10,6 +10,7 @@ import http.client
 import json
 import os
 import re
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -183,3 +184,28 @@ class StoppedClock(LocalClock):
     def now(self) -> datetime:
         with self._lock:
             return self._start + self._offset
+
+
+@dataclass
+class HandClock:
+    """A clock a test moves by hand (`clock.now = …`); called, it tells the time."""
+
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class RecordedTexts:
+    """An SmsSender that keeps every text, in order; the next `fail` sends raise, as a
+    provider that is down does."""
+
+    sent: list[tuple[str, str]] = field(default_factory=list)
+    fail: int = 0
+
+    def send(self, to: str, body: str) -> None:
+        if self.fail:
+            self.fail -= 1
+            raise ConnectionError("the SMS provider is down")
+        self.sent.append((to, body))

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser
+    from playwright.sync_api import Browser, Page
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -39,3 +39,27 @@ def chromium() -> Iterator[Browser]:
             yield browser
         finally:
             browser.close()
+
+
+# Draws each character and a missing glyph (U+10FFFD) on a canvas in the CJK font: a
+# character drawn like the missing glyph, or not at all, is tofu.
+_DRAWN_LIKE_TOFU = """(chars) => {
+  const draw = (text) => {
+    const c = document.createElement('canvas');
+    c.width = 48; c.height = 48;
+    const g = c.getContext('2d');
+    g.font = '36px "Noto Sans CJK JP"';
+    g.fillText(text, 4, 40);
+    return Array.from(g.getImageData(0, 0, 48, 48).data).join(',');
+  };
+  const tofu = draw(String.fromCodePoint(0x10FFFD)), blank = draw(' ');
+  return chars.map((ch) => draw(ch) !== tofu && draw(ch) !== blank);
+}"""
+
+
+def assert_renders_japanese(page: Page, text: str) -> None:
+    """Japanese renders with a CJK font, not as missing-glyph boxes: the font is there, in
+    use, and draws each character of `text`."""
+    assert page.evaluate(f"document.fonts.check('16px \"Noto Sans CJK JP\"', '{text}')")
+    drawn = page.evaluate(_DRAWN_LIKE_TOFU, list(text))
+    assert drawn == [True] * len(text), "Japanese renders as missing-glyph boxes"

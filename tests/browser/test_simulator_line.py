@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.browser.conftest import WAIT_MS
+from tests.browser.conftest import WAIT_MS, assert_renders_japanese
 from tests.conftest import MIZUKI, TAKUMI
 from tests.e2e.conftest import running_hotline
 
@@ -82,22 +82,7 @@ def test_a_linked_phone_answers_by_line_on_the_simulator(
     expect(told).to_contain_text("070-3333-4444")
 
     # Japanese renders with a CJK font, not tofu.
-    assert page.evaluate("document.fonts.check('16px \"Noto Sans CJK JP\"', 'はい')")
-    glyphs = page.evaluate(
-        """() => {
-          const draw = (text) => {
-            const c = document.createElement('canvas');
-            c.width = 48; c.height = 48;
-            const g = c.getContext('2d');
-            g.font = '36px "Noto Sans CJK JP"';
-            g.fillText(text, 4, 40);
-            return Array.from(g.getImageData(0, 0, 48, 48).data).join(',');
-          };
-          const tofu = draw(String.fromCodePoint(0x10FFFD)), blank = draw(' ');
-          return ['連', '携', 'は'].map((ch) => draw(ch) !== tofu && draw(ch) !== blank);
-        }"""
-    )
-    assert glyphs == [True, True, True], "Japanese renders as missing-glyph boxes"
+    assert_renders_japanese(page, "連携は")
 
     mizuki.scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "simulator-line.png"), full_page=True)

@@ -35,6 +35,7 @@ from hotline_core.requests import (
 )
 from hotline_core.telling import OutcomeInFlight, invite_receiver, tell_caller
 from hotline_core.time_out import start_timer
+from tests.conftest import HandClock, RecordedTexts
 
 REGION = "ap-northeast-1"
 TAKUMI = Party(name="タクミ", phone="+819011112222")
@@ -42,24 +43,6 @@ MIZUKI = Party(name="ミズキ", phone="+817033334444")
 T0 = datetime(2026, 12, 4, 12, 0, 7, tzinfo=UTC)  # a Friday noon in UTC: 21:00 in Tokyo
 WINDOW = timedelta(seconds=120)
 BASE = "https://hotline.example"
-
-
-@dataclass
-class Clock:
-    now: datetime = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@dataclass
-class Texts:
-    """An SmsSender that keeps every text, in order."""
-
-    sent: list[tuple[str, str]] = field(default_factory=list)
-
-    def send(self, to: str, body: str) -> None:
-        self.sent.append((to, body))
 
 
 @dataclass
@@ -75,8 +58,8 @@ class World:
     store: DynamoRequestStore
     once: OnceOnly
     sms: OnceOnlySms
-    texts: Texts
-    clock: Clock
+    texts: RecordedTexts
+    clock: HandClock
     bus: Bus
     ids: Iterator[int] = field(default_factory=itertools.count)
 
@@ -129,7 +112,7 @@ def world() -> Iterator[World]:
                 AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
                 BillingMode="PAY_PER_REQUEST",
             )
-        clock, texts = Clock(), Texts()
+        clock, texts = HandClock(T0), RecordedTexts()
         once = OnceOnly(db, "claims", clock)
         yield World(
             store=DynamoRequestStore(db, "requests"),

@@ -31,6 +31,7 @@ from hotline_core.outcomes import outcome_event
 from hotline_core.requests import CallRequest, Link, State, Step, link_url, new_link
 from hotline_core.telling import invite_receiver, tell_caller
 from hotline_tools.local.line_fake import FakeLineApi, sign, simulated_user_id, webhook_body
+from tests.conftest import HandClock, RecordedTexts
 
 REGION = "ap-northeast-1"
 TAKUMI = Party(name="タクミ", phone="+819011112222")
@@ -47,26 +48,6 @@ MIZUKI_LINE = simulated_user_id(MIZUKI.phone)
 TAKUMI_LINE = simulated_user_id(TAKUMI.phone)
 STRANGER_LINE = simulated_user_id("someone else")
 FAST = RetryPolicy(attempts=3, attempt_seconds=0.01, budget_seconds=5.0, base_delay=0.0)
-
-
-@dataclass
-class Clock:
-    now: datetime = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@dataclass
-class Texts:
-    sent: list[tuple[str, str]] = field(default_factory=list)
-    fail: int = 0
-
-    def send(self, to: str, body: str) -> None:
-        if self.fail:
-            self.fail -= 1
-            raise ConnectionError("the SMS provider is down")
-        self.sent.append((to, body))
 
 
 @dataclass
@@ -106,9 +87,9 @@ class World:
     links: LineLinks
     fake: FakeLineApi
     transport: Recording
-    texts: Texts
+    texts: RecordedTexts
     bus: Bus
-    clock: Clock
+    clock: HandClock
     metrics: list[str]
     sender: OnceOnlySms
     requests: int = 0
@@ -158,7 +139,7 @@ def world() -> Iterator[World]:
                 AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
                 BillingMode="PAY_PER_REQUEST",
             )
-        clock, texts, metrics = Clock(), Texts(), []
+        clock, texts, metrics = HandClock(T0), RecordedTexts(), []
         fake = FakeLineApi(TOKEN, clock=clock)
         transport = Recording(fake)
         line_api.use_transport(transport)

@@ -87,6 +87,8 @@ def why(function: str, operation: str, params: dict[str, Any]) -> str:
         ),
         ("GetItem", "LINK"): "read the request the link points to (with its expiry)",
         ("GetItem", "REQ"): "find a request by contact id (the pointer to its link)",
+        ("GetItem", "phone"): "LINE first: is this phone linked to a LINE user (no: SMS)",
+        ("GetItem", "user"): "LINE: which phone this LINE user is linked to",
         ("Publish", ""): "send the SMS (SNS)",
         ("SendTextMessage", ""): "send the SMS (End User Messaging)",
         ("CreateSchedule", ""): "start the one-shot answer timer (`answer-<request>`)",

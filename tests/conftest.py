@@ -209,3 +209,19 @@ class RecordedTexts:
             self.fail -= 1
             raise ConnectionError("the SMS provider is down")
         self.sent.append((to, body))
+
+
+def call_requested(request: Any, link: Any, base: str = "https://hotline.example") -> Any:
+    """The `CallRequested` a stored request and its link announce (the link under `base`)."""
+    from hotline_core.events import CallRequested
+    from hotline_core.requests import link_url
+
+    return CallRequested(
+        request_id=request.request_id,
+        caller=request.caller,
+        receiver=request.receiver,
+        hotline_number=request.hotline_number,
+        requested_at=request.requested_at,
+        answer_by=request.answer_by,
+        link=link_url(base, link.token),
+    )

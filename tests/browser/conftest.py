@@ -11,6 +11,8 @@ import pytest
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"  # screenshots, kept by CI
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -22,6 +24,16 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 WAIT_MS = 15_000  # an upper bound for the page to catch up, never a timing assertion
+
+
+@pytest.fixture(scope="module")
+def simulator_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh `hotline local` for each test module, so the inboxes hold only its messages."""
+    from tests.e2e.conftest import running_hotline
+
+    log = tmp_path_factory.mktemp("simulator") / "hotline-local.log"
+    with running_hotline(log) as url:
+        yield url
 
 
 @pytest.fixture

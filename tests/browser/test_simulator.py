@@ -4,31 +4,17 @@ page, "yes" is pressed, and Takumi's inbox shows Mizuki's number. Saves a screen
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.browser.conftest import WAIT_MS, assert_renders_japanese
+from tests.browser.conftest import ARTIFACTS, WAIT_MS, assert_renders_japanese
 from tests.conftest import MIZUKI, TAKUMI
-from tests.e2e.conftest import running_hotline
 
 pytestmark = pytest.mark.browser
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
-
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
-
-
-@pytest.fixture(scope="module")
-def simulator_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A fresh `hotline local` for this module, so the inboxes hold only this test's SMS."""
-    log = tmp_path_factory.mktemp("simulator") / "hotline-local.log"
-    with running_hotline(log) as url:
-        yield url
 
 
 def test_a_conversation_on_the_simulator(simulator_url: str, chromium: Browser) -> None:

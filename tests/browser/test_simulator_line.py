@@ -7,30 +7,17 @@ Takumi is told. Japanese renders with a CJK font. Saves a screenshot."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.browser.conftest import WAIT_MS, assert_renders_japanese
+from tests.browser.conftest import ARTIFACTS, WAIT_MS, assert_renders_japanese
 from tests.conftest import MIZUKI, TAKUMI
-from tests.e2e.conftest import running_hotline
 
 pytestmark = pytest.mark.browser
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
-
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
-
-
-@pytest.fixture(scope="module")
-def simulator_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    log = tmp_path_factory.mktemp("simulator-line") / "hotline-local.log"
-    with running_hotline(log) as url:
-        yield url
 
 
 def test_a_linked_phone_answers_by_line_on_the_simulator(

@@ -18,7 +18,7 @@ from hotline_core.adapters.idempotency import CLAIM_SETTLED_AFTER, OnceOnly, Onc
 from hotline_core.adapters.store import DynamoRequestStore
 from hotline_core.call import CallAnswer, request_call
 from hotline_core.directory import parse_directory
-from hotline_core.events import Accepted, CallRequested, Party, TimedOut
+from hotline_core.events import Accepted, Party, TimedOut
 from hotline_core.ports import Preemption
 from hotline_core.requests import (
     ALLOWED,
@@ -28,14 +28,13 @@ from hotline_core.requests import (
     Outcome,
     State,
     Step,
-    link_url,
     new_link,
     time_out_expected_by,
     timer_fire_at,
 )
 from hotline_core.telling import OutcomeInFlight, invite_receiver, tell_caller
 from hotline_core.time_out import start_timer
-from tests.conftest import HandClock, RecordedTexts
+from tests.conftest import HandClock, RecordedTexts, call_requested
 
 REGION = "ap-northeast-1"
 TAKUMI = Party(name="タクミ", phone="+819011112222")
@@ -88,17 +87,6 @@ class World:
         for step in path:
             assert self.store.step(step, at, link_hash=link.token_hash).applied
         return self.store.get(request.request_id), link  # type: ignore[return-value]
-
-    def call_requested(self, request: CallRequest, link: Link) -> CallRequested:
-        return CallRequested(
-            request_id=request.request_id,
-            caller=request.caller,
-            receiver=request.receiver,
-            hotline_number=request.hotline_number,
-            requested_at=request.requested_at,
-            answer_by=request.answer_by,
-            link=link_url(BASE, link.token),
-        )
 
 
 @pytest.fixture
@@ -253,7 +241,7 @@ def test_a_sent_cant_talk_marks_its_claim_ended_so_free_now_goes_at_once(world):
 def test_an_invitation_delivered_after_the_request_settled_is_not_sent(world, state):
     request, link = world.request(state)
 
-    skipped = invite_receiver(world.call_requested(request, link), world.sms, world.store, T0)
+    skipped = invite_receiver(call_requested(request, link, BASE), world.sms, world.store, T0)
 
     assert skipped == "settled" and world.texts.sent == []
 
@@ -262,7 +250,7 @@ def test_an_invitation_delivered_after_the_window_closed_is_not_sent(world):
     request, link = world.request()
     late = request.answer_by  # a retry 1 + 2 minutes later, with a 120 s window
 
-    skipped = invite_receiver(world.call_requested(request, link), world.sms, world.store, late)
+    skipped = invite_receiver(call_requested(request, link, BASE), world.sms, world.store, late)
 
     assert skipped == "window_closed" and world.texts.sent == []
 
@@ -272,7 +260,7 @@ def test_an_invitation_delivered_inside_the_receivers_quiet_hours_is_not_sent(wo
     request, link = world.request(receiver=sleeping)  # T0 is 21:00:07 in Tokyo
 
     # The event carries the receiver's hours (the stored request does not need them).
-    event = world.call_requested(request, link).model_copy(update={"receiver": sleeping})
+    event = call_requested(request, link, BASE).model_copy(update={"receiver": sleeping})
 
     skipped = invite_receiver(event, world.sms, world.store, T0)
 
@@ -282,7 +270,7 @@ def test_an_invitation_delivered_inside_the_receivers_quiet_hours_is_not_sent(wo
 def test_an_invitation_in_time_is_sent_once(world):
     awake = MIZUKI.model_copy(update={"quiet_hours": "22:00-07:00", "timezone": "Asia/Tokyo"})
     request, link = world.request(receiver=awake)
-    event = world.call_requested(request, link).model_copy(update={"receiver": awake})
+    event = call_requested(request, link, BASE).model_copy(update={"receiver": awake})
 
     for _ in range(2):
         assert invite_receiver(event, world.sms, world.store, T0) is None
@@ -311,7 +299,7 @@ def test_a_timer_started_late_fires_at_the_next_whole_minute_never_in_the_past(w
     now = request.answer_by + timedelta(seconds=late_by)
     timer = Timer()
 
-    start_timer(world.call_requested(request, link), timer, now)
+    start_timer(call_requested(request, link, BASE), timer, now)
 
     ((_, fire_at),) = timer.started
     assert fire_at > now and fire_at.second == 0 and fire_at - now <= timedelta(minutes=1)

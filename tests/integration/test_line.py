@@ -25,13 +25,13 @@ from hotline_core.adapters.line_api import LineApi, LineApiError, LineUnreachabl
 from hotline_core.adapters.line_links import LineLinks
 from hotline_core.adapters.retry import Retrier, RetryPolicy
 from hotline_core.adapters.store import DynamoRequestStore
-from hotline_core.events import Accepted, CallRequested, Declined, Party
+from hotline_core.events import Accepted, Declined, Party
 from hotline_core.line_messages import parse_postback, postback_data
 from hotline_core.outcomes import outcome_event
-from hotline_core.requests import CallRequest, Link, State, Step, link_url, new_link
+from hotline_core.requests import CallRequest, Link, State, Step, new_link
 from hotline_core.telling import invite_receiver, tell_caller
 from hotline_tools.local.line_fake import FakeLineApi, sign, simulated_user_id, webhook_body
-from tests.conftest import HandClock, RecordedTexts
+from tests.conftest import HandClock, RecordedTexts, call_requested
 
 REGION = "ap-northeast-1"
 TAKUMI = Party(name="タクミ", phone="+819011112222")
@@ -109,17 +109,6 @@ class World:
         link = new_link(self.clock.now)
         assert self.store.create(request, link).outcome.value == "created"
         return request, link
-
-    def call_requested(self, request: CallRequest, link: Link) -> CallRequested:
-        return CallRequested(
-            request_id=request.request_id,
-            caller=request.caller,
-            receiver=request.receiver,
-            hotline_number=request.hotline_number,
-            requested_at=request.requested_at,
-            answer_by=request.answer_by,
-            link=link_url(BASE, link.token),
-        )
 
     def link(self, party: Party, user_id: str) -> None:
         assert self.links.link(self.links.new_code(party.phone), user_id) == party.phone
@@ -224,7 +213,7 @@ def test_a_linked_receiver_gets_one_push_with_two_buttons_and_no_url(world):
     request, link = world.request()
 
     assert (
-        invite_receiver(world.call_requested(request, link), world.sender, world.store, T0) is None
+        invite_receiver(call_requested(request, link, BASE), world.sender, world.store, T0) is None
     )
 
     [pushed] = world.line_to(MIZUKI_LINE)
@@ -247,7 +236,7 @@ def test_a_linked_receiver_gets_one_push_with_two_buttons_and_no_url(world):
 def test_an_english_receiver_gets_yes_and_not_now(world):
     world.link(HARUTO, simulated_user_id(HARUTO.phone))
     request, link = world.request(receiver=HARUTO)
-    invite_receiver(world.call_requested(request, link), world.sender, world.store, T0)
+    invite_receiver(call_requested(request, link, BASE), world.sender, world.store, T0)
     [pushed] = world.line_to(simulated_user_id(HARUTO.phone))
     labels = [a["label"] for a in pushed["messages"][0]["template"]["actions"]]
     assert labels == ["Yes", "Not now"]
@@ -263,7 +252,7 @@ def test_an_unlinked_receiver_gets_the_sms_as_before_and_no_secret_is_needed(wor
         line=LineFirst(lambda: world.links, no_api, count=world.metrics.append),
     )
     request, link = world.request()
-    event = world.call_requested(request, link)
+    event = call_requested(request, link, BASE)
     invite_receiver(event, sender, world.store, T0)
 
     body = messages.text("invite", "ja", caller="タクミ", link=event.link)
@@ -274,7 +263,7 @@ def test_an_unlinked_receiver_gets_the_sms_as_before_and_no_secret_is_needed(wor
 def test_a_push_that_fails_after_its_retries_is_one_sms_and_a_duplicate_sends_nothing(world):
     world.link(MIZUKI, MIZUKI_LINE)
     request, link = world.request()
-    event = world.call_requested(request, link)
+    event = call_requested(request, link, BASE)
     world.fake.arm(3, status=500)
 
     invite_receiver(event, world.sender, world.store, T0)
@@ -290,7 +279,7 @@ def test_a_push_that_fails_after_its_retries_is_one_sms_and_a_duplicate_sends_no
 def test_after_a_push_went_out_no_delivery_sends_an_sms(world):
     world.link(MIZUKI, MIZUKI_LINE)
     request, link = world.request()
-    event = world.call_requested(request, link)
+    event = call_requested(request, link, BASE)
     for _ in range(3):
         invite_receiver(event, world.sender, world.store, T0)
     assert len(world.line_to(MIZUKI_LINE)) == 1 and world.texts.sent == []
@@ -302,7 +291,7 @@ def test_a_push_taken_by_line_whose_answers_were_lost_is_not_repeated_by_the_lam
     # success. One LINE message, no SMS.
     world.link(MIZUKI, MIZUKI_LINE)
     request, link = world.request()
-    event = world.call_requested(request, link)
+    event = call_requested(request, link, BASE)
     world.transport.lost_answers = 3
     world.texts.fail = 1
     with pytest.raises(ConnectionError):

@@ -28,6 +28,7 @@ from typer.testing import CliRunner
 
 from hotline_tools import doctor, operate
 from hotline_tools.cli import app
+from tests.integration.operator_stack import ROLE, function
 
 runner = CliRunner()
 STACK = "hotline-test"
@@ -68,35 +69,6 @@ def flow_arn(line: str) -> str:
 
 def phone_arn(number: str) -> str:
     return f"arn:aws:connect:{REGION}:{ACCOUNT}:phone-number/{PHONE_ID[number]}"
-
-
-ROLE = {
-    "Type": "AWS::IAM::Role",
-    "Properties": {
-        "AssumeRolePolicyDocument": {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "lambda.amazonaws.com"},
-                    "Action": "sts:AssumeRole",
-                }
-            ],
-        }
-    },
-}
-
-
-def function(handler: str) -> dict[str, Any]:
-    return {
-        "Type": "AWS::Lambda::Function",
-        "Properties": {
-            "Runtime": "python3.13",
-            "Handler": handler,
-            "Role": {"Fn::GetAtt": ["Role", "Arn"]},
-            "Code": {"ZipFile": "def handler(event, context): pass"},
-        },
-    }
 
 
 def parameter(default: str) -> dict[str, Any]:

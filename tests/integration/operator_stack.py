@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -76,3 +77,34 @@ def call(server: LocalServer, caller: str = TAKUMI) -> str:
     request = urllib.request.Request(server.url + "/_local/calls", data=body, method="POST")
     with urllib.request.urlopen(request, timeout=30) as response:
         return str(json.loads(response.read())["contact_id"])
+
+
+# A Lambda execution role and a do-nothing function, for the stacks the operator's commands
+# are tested against (`Role` must be the role's logical id).
+ROLE = {
+    "Type": "AWS::IAM::Role",
+    "Properties": {
+        "AssumeRolePolicyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "lambda.amazonaws.com"},
+                    "Action": "sts:AssumeRole",
+                }
+            ],
+        }
+    },
+}
+
+
+def function(handler: str) -> dict[str, Any]:
+    return {
+        "Type": "AWS::Lambda::Function",
+        "Properties": {
+            "Runtime": "python3.13",
+            "Handler": handler,
+            "Role": {"Fn::GetAtt": ["Role", "Arn"]},
+            "Code": {"ZipFile": "def handler(event, context): pass"},
+        },
+    }

@@ -25,39 +25,12 @@ from hotline_tools.cli import app
 from tests.conftest import MIZUKI, TAKUMI, load_event
 from tests.integration import dead_letters_cli
 from tests.integration.dead_letters_cli import REQUEST_ID, assert_no_phone, rows, runner
+from tests.integration.operator_stack import ROLE, function
 
 # The shared autouse fixture: pytest finds a fixture by its name in the test module.
 quick_and_wide = dead_letters_cli.quick_and_wide
 
 STACK = "hotline-test"
-
-ROLE = {
-    "Type": "AWS::IAM::Role",
-    "Properties": {
-        "AssumeRolePolicyDocument": {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "lambda.amazonaws.com"},
-                    "Action": "sts:AssumeRole",
-                }
-            ],
-        }
-    },
-}
-
-
-def function(handler: str) -> dict[str, Any]:
-    return {
-        "Type": "AWS::Lambda::Function",
-        "Properties": {
-            "Runtime": "python3.13",
-            "Handler": handler,
-            "Role": {"Fn::GetAtt": ["Role", "Arn"]},
-            "Code": {"ZipFile": "def handler(event, context): pass"},
-        },
-    }
 
 
 STACK_TEMPLATE = {

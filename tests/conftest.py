@@ -225,3 +225,21 @@ def call_requested(request: Any, link: Any, base: str = "https://hotline.example
         answer_by=request.answer_by,
         link=link_url(base, link.token),
     )
+
+
+@pytest.fixture
+def hotline_with() -> Any:
+    """Start an in-process hotline on a directory (a list of people), with any other
+    `LocalHotline` option (members, benefits, answer_window…); each is stopped after the test."""
+    from hotline_tools.local.engine import LocalHotline
+
+    started: list[LocalHotline] = []
+
+    def start(directory: list[dict[str, Any]], **options: Any) -> LocalHotline:
+        hotline = LocalHotline(root=ROOT, directory=json.dumps(directory).encode(), **options)
+        started.append(hotline.start())
+        return hotline
+
+    yield start
+    for hotline in started:
+        hotline.stop()

@@ -12,7 +12,7 @@ import pytest
 from hotline_core import messages
 from hotline_core.pins import hash_pin
 from hotline_core.quiet import spoken_time
-from tests.conftest import AOI, HARUTO, LINE_A, LINE_B, MIZUKI, ROOT, TAKUMI
+from tests.conftest import AOI, HARUTO, LINE_A, LINE_B, MIZUKI, TAKUMI
 
 # Every hotline call opens with this, before the Lambda is invoked (no silence on the line).
 GREETING = "お電話ありがとうございます。"
@@ -25,22 +25,6 @@ def person(name, phone, **extra):
 
 
 FAMILY = [person("タクミ", TAKUMI), person("ミズキ", MIZUKI), person("ハルト", HARUTO)]
-
-
-@pytest.fixture
-def hotline_with():
-    from hotline_tools.local.engine import LocalHotline
-
-    started = []
-
-    def start(directory):
-        hotline = LocalHotline(root=ROOT, directory=json.dumps(directory).encode()).start()
-        started.append(hotline)
-        return hotline
-
-    yield start
-    for hotline in started:
-        hotline.stop()
 
 
 def requests_in(local):

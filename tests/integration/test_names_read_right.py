@@ -3,13 +3,10 @@ a person says their `reading`; every text shows their name."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import pytest
-
-from tests.conftest import HARUTO, MIZUKI, ROOT, TAKUMI
+from tests.conftest import HARUTO, MIZUKI, TAKUMI
 
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 
@@ -23,22 +20,6 @@ FAMILY = [
     person("瑞希", MIZUKI, "みずき"),
     person("陽翔", HARUTO, "はると"),
 ]
-
-
-@pytest.fixture
-def hotline_with():
-    from hotline_tools.local.engine import LocalHotline
-
-    started = []
-
-    def start(directory):
-        hotline = LocalHotline(root=ROOT, directory=json.dumps(directory).encode()).start()
-        started.append(hotline)
-        return hotline
-
-    yield start
-    for hotline in started:
-        hotline.stop()
 
 
 def answer(local, body: str, yes: bool) -> None:

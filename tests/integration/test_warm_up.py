@@ -25,14 +25,8 @@ DIRECTORY = [
 
 
 @pytest.fixture
-def local():
-    hotline = LocalHotline(
-        root=ROOT, directory=json.dumps(DIRECTORY).encode(), members=MEMBERS, benefits=BENEFITS
-    ).start()
-    try:
-        yield hotline
-    finally:
-        hotline.stop()
+def local(hotline_with):
+    return hotline_with(DIRECTORY, members=MEMBERS, benefits=BENEFITS)
 
 
 def record_invocations(local: LocalHotline) -> list[tuple[str, dict[str, Any], Any]]:

@@ -14,7 +14,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sns.models import sns_backends
 
 from hotline_core.adapters.bus import EventBridgePublisher, PublishFailed
-from hotline_core.adapters.idempotency import Once, OnceOnly, OnceOnlySms
+from hotline_core.adapters.idempotency import Once, OnceOnly, OnceOnlyMessages
 from hotline_core.adapters.retry import OutOfTime, Retrier, RetryingSms, RetryPolicy
 from hotline_core.adapters.sms import EndUserMessagingSms, SnsSms
 from hotline_core.adapters.timer import SchedulerAnswerTimer
@@ -307,7 +307,7 @@ def test_send_once_says_whether_it_sent_and_a_record_keeps_only_what_was_sent(cl
         def send(self, to: str, body: str) -> None:
             sent.append(body)
 
-    sms = OnceOnlySms(Sms(), once_only(claims))
+    sms = OnceOnlyMessages(Sms(), once_only(claims))
     assert sms.send_once("invite#r-1", "+8190", "one") == "sms"
     record = sms.recording()
     record.send_once("invite#r-1", "+8190", "one")  # a duplicate

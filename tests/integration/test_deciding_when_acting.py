@@ -14,7 +14,7 @@ import pytest
 from moto import mock_aws
 
 from hotline_core import messages
-from hotline_core.adapters.idempotency import CLAIM_SETTLED_AFTER, OnceOnly, OnceOnlySms
+from hotline_core.adapters.idempotency import CLAIM_SETTLED_AFTER, OnceOnly, OnceOnlyMessages
 from hotline_core.adapters.store import DynamoRequestStore
 from hotline_core.call import CallAnswer, request_call
 from hotline_core.directory import parse_directory
@@ -56,7 +56,7 @@ class Bus:
 class World:
     store: DynamoRequestStore
     once: OnceOnly
-    sms: OnceOnlySms
+    sms: OnceOnlyMessages
     texts: RecordedTexts
     clock: HandClock
     bus: Bus
@@ -105,7 +105,7 @@ def world() -> Iterator[World]:
         yield World(
             store=DynamoRequestStore(db, "requests"),
             once=once,
-            sms=OnceOnlySms(texts, once),
+            sms=OnceOnlyMessages(texts, once),
             texts=texts,
             clock=clock,
             bus=Bus(),

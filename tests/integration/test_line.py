@@ -20,7 +20,7 @@ from hotline_core import clock as hotline_clock
 from hotline_core import messages
 from hotline_core.adapters import line_api
 from hotline_core.adapters.channels import LineFirst
-from hotline_core.adapters.idempotency import OnceOnly, OnceOnlySms
+from hotline_core.adapters.idempotency import OnceOnly, OnceOnlyMessages
 from hotline_core.adapters.line_api import LineApi, LineApiError, LineUnreachable, retry_key
 from hotline_core.adapters.line_links import LineLinks
 from hotline_core.adapters.retry import Retrier, RetryPolicy
@@ -91,7 +91,7 @@ class World:
     bus: Bus
     clock: HandClock
     metrics: list[str]
-    sender: OnceOnlySms
+    sender: OnceOnlyMessages
     requests: int = 0
 
     def request(
@@ -135,7 +135,9 @@ def world() -> Iterator[World]:
         links = LineLinks(db, "links", clock=clock)
         api = LineApi(lambda: TOKEN, retry=Retrier(FAST, retry_if=line_api.retryable))
         line = LineFirst(lambda: links, lambda: api, count=metrics.append)
-        sender = OnceOnlySms(texts, OnceOnly(db, "claims", clock), line=line, count=metrics.append)
+        sender = OnceOnlyMessages(
+            texts, OnceOnly(db, "claims", clock), line=line, count=metrics.append
+        )
         try:
             yield World(
                 db,
@@ -246,7 +248,7 @@ def test_an_unlinked_receiver_gets_the_sms_as_before_and_no_secret_is_needed(wor
     def no_api():
         raise AssertionError("the channel's token was needed for someone not linked")
 
-    sender = OnceOnlySms(
+    sender = OnceOnlyMessages(
         world.texts,
         OnceOnly(world.db, "claims", world.clock),
         line=LineFirst(lambda: world.links, no_api, count=world.metrics.append),

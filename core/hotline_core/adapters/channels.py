@@ -1,5 +1,5 @@
 """One message, the person's channel: LINE for a phone linked to a LINE user, SMS otherwise
-and whenever LINE fails. Used inside a once-only effect (`idempotency.OnceOnlySms`), so the
+and whenever LINE fails. Used inside a once-only effect (`idempotency.OnceOnlyMessages`), so the
 choice is made once per message, after the claim, and a fallback is the same claim's.
 
 A push carries the retry key of its once-only key, on every attempt within the invocation and

@@ -188,7 +188,7 @@ class OnceOnly:
             failure.add_note(f"claim {key} not released ({exc!r}): a retry will skip it")
 
 
-class OnceOnlySms:
+class OnceOnlyMessages:
     """Messages sent at most once per key, each by the person's channel: SMS, or LINE first
     where `line` is given and the phone is linked (`channels.LineFirst`), with SMS under the
     same claim when the push fails."""
@@ -254,7 +254,7 @@ class SentRecord:
     """`OnceOnlySender` for the domain functions, recording what ran: a consumer counts its
     metrics from `sent`, so a skipped duplicate counts nothing; `via` says by which channel."""
 
-    def __init__(self, sender: OnceOnlySms) -> None:
+    def __init__(self, sender: OnceOnlyMessages) -> None:
         self._sender = sender
         self.sent: list[str] = []
         self.via: dict[str, Channel] = {}

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from hotline_core import clock
 from hotline_core.adapters.bus import EventBridgePublisher
-from hotline_core.adapters.idempotency import OnceOnly, OnceOnlySms
+from hotline_core.adapters.idempotency import OnceOnly, OnceOnlyMessages
 from hotline_core.adapters.retry import Retrier, RetryingSms, transient_or_unanswered
 from hotline_core.adapters.sms import EndUserMessagingSms, MeteredSms, SnsSms
 from hotline_core.adapters.store import DynamoRequestStore
@@ -146,12 +146,12 @@ class Deps:
         )
 
     @functools.cached_property
-    def once_only_sms(self) -> OnceOnlySms:
+    def once_only_sms(self) -> OnceOnlyMessages:
         """Texts by SMS only (the benefits line's campaign page)."""
-        return OnceOnlySms(self.sms, self.once_only)
+        return OnceOnlyMessages(self.sms, self.once_only)
 
     @functools.cached_property
-    def once_only_messages(self) -> OnceOnlySms:
+    def once_only_messages(self) -> OnceOnlyMessages:
         """The hotline's messages: LINE first for a linked person where LINE is on
         (LINE_SECRET_NAME), SMS for everyone else and whenever LINE fails."""
         if not self.settings.line_on:
@@ -161,7 +161,7 @@ class Deps:
         line = LineFirst(
             lambda: self.line_links, lambda: self.line_push_api, count=count, failed=_push_failed
         )
-        return OnceOnlySms(self.sms, self.once_only, line=line, count=count)
+        return OnceOnlyMessages(self.sms, self.once_only, line=line, count=count)
 
     # LINE, only where LINE_SECRET_NAME is set: its modules are imported on first use.
     @functools.cached_property

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import boto3
@@ -108,3 +109,19 @@ def function(handler: str) -> dict[str, Any]:
             "Code": {"ZipFile": "def handler(event, context): pass"},
         },
     }
+
+
+class JsonHandler(BaseHTTPRequestHandler):
+    """A quiet handler for the fake local runtimes the `--local` commands are tested
+    against: `answer` writes a JSON body with its status."""
+
+    def answer(self, status: int, body: Any) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *_args: Any) -> None:
+        pass

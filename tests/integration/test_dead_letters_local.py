@@ -9,7 +9,7 @@ import json
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -18,6 +18,7 @@ from hotline_tools.cli import app
 from tests.conftest import MIZUKI, load_event
 from tests.integration import dead_letters_cli
 from tests.integration.dead_letters_cli import REQUEST_ID, assert_no_phone, rows, runner
+from tests.integration.operator_stack import JsonHandler
 
 # The shared autouse fixture: pytest finds a fixture by its name in the test module.
 quick_and_wide = dead_letters_cli.quick_and_wide
@@ -50,41 +51,30 @@ class FakeRuntime(ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_address[1]}"
 
 
-class _Routes(BaseHTTPRequestHandler):
+class _Routes(JsonHandler):
     server: FakeRuntime
 
     def do_GET(self) -> None:
         if self.path == "/_local/dead-letters":
-            self._answer(200, self.server.letters)
+            self.answer(200, self.server.letters)
         else:
-            self._answer(404, {"error": "no such route"})
+            self.answer(404, {"error": "no such route"})
 
     def do_POST(self) -> None:
         if self.path != "/_local/dead-letters/redrive":
-            self._answer(404, {"error": "no such route"})
+            self.answer(404, {"error": "no such route"})
             return
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"] or 0)) or b"{}")
         wanted = [
             letter for letter in self.server.letters if body.get("id") in (None, letter["id"])
         ]
         if "id" in body and not wanted:
-            self._answer(404, {"error": f"no dead letter {body['id']}"})
+            self.answer(404, {"error": f"no dead letter {body['id']}"})
             return
         for letter in wanted:
             self.server.letters.remove(letter)
             self.server.redriven.append(letter["id"])
-        self._answer(200, {"redriven": len(wanted)})
-
-    def _answer(self, status: int, body: Any) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *_args: Any) -> None:
-        pass
+        self.answer(200, {"redriven": len(wanted)})
 
 
 @pytest.fixture

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any, ClassVar
 
 import pytest
@@ -22,6 +21,7 @@ from tests.integration.doctor_stack import (
     lines,
     runner,
 )
+from tests.integration.operator_stack import JsonHandler
 
 # The shared fixtures: pytest finds a fixture by its name in the test module.
 wide = doctor_stack.wide
@@ -45,22 +45,13 @@ def test_local_against_the_local_runtime_passes_and_says_what_it_cannot_check(se
     assert "hotline +81********01" in found["directory"][1]
 
 
-class FakeRuntime(BaseHTTPRequestHandler):
+class FakeRuntime(JsonHandler):
     """The local runtime's control routes the doctor reads, answering `routes`."""
 
     routes: ClassVar[dict[str, tuple[int, Any]]] = {}
 
     def do_GET(self) -> None:
-        status, body = self.routes.get(self.path, (404, {"error": "no route"}))
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+        self.answer(*self.routes.get(self.path, (404, {"error": "no route"})))
 
 
 @pytest.fixture

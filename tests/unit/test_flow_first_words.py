@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from hotline_tools.local.flow import Contact, FlowError, load_flow, run_flow
+from tests.unit.flow_helpers import END, invoke, on_error, tiny_flow
 
 FLOW_DIR = Path(__file__).resolve().parents[2] / "contact_flow"
 SHIPPED = sorted(FLOW_DIR.glob("*.json"))
@@ -157,26 +158,14 @@ def test_a_voice_action_needs_its_error_branch() -> None:
 
 
 def _async_flow() -> dict[str, Any]:
-    return {
-        "Version": "2019-10-30",
-        "StartAction": "invoke",
-        "Actions": [
-            {
-                "Identifier": "invoke",
-                "Type": "InvokeLambdaFunction",
-                "Parameters": {
-                    "LambdaFunctionARN": "arn:test",
-                    "InvocationType": "ASYNCHRONOUS",
-                    "LambdaInvocationAttributes": {"warm": "1"},
-                },
-                "Transitions": {
-                    "NextAction": "end",
-                    "Errors": [{"ErrorType": "NoMatchingError", "NextAction": "end"}],
-                },
-            },
-            {"Identifier": "end", "Type": "DisconnectParticipant", "Parameters": {}},
-        ],
-    }
+    warm = invoke(
+        "invoke",
+        "end",
+        errors=[on_error("NoMatchingError", "end")],
+        InvocationType="ASYNCHRONOUS",
+        LambdaInvocationAttributes={"warm": "1"},
+    )
+    return tiny_flow(warm, END)
 
 
 def test_an_asynchronous_invocation_is_handed_over_and_the_flow_goes_on_at_once() -> None:
@@ -247,22 +236,7 @@ def test_a_withheld_number_reaches_the_lambda_as_connect_sends_it(
         events.append(event)
         return {}
 
-    flow = {
-        "Version": "2019-10-30",
-        "StartAction": "invoke",
-        "Actions": [
-            {
-                "Identifier": "invoke",
-                "Type": "InvokeLambdaFunction",
-                "Parameters": {"LambdaFunctionARN": "arn:test"},
-                "Transitions": {
-                    "NextAction": "end",
-                    "Errors": [{"ErrorType": "NoMatchingError", "NextAction": "end"}],
-                },
-            },
-            {"Identifier": "end", "Type": "DisconnectParticipant", "Parameters": {}},
-        ],
-    }
+    flow = tiny_flow(invoke("invoke", "end", errors=[on_error("NoMatchingError", "end")]), END)
 
     run_flow(flow, contact(number), record)
 
